@@ -1,0 +1,343 @@
+import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import { z } from 'zod';
+import type { ObjectKey } from './reconcile.ts';
+
+/** What the runtime needs to address one kind of resource through the API server. */
+export interface ResourceType {
+  /** '' for the core group. */
+  group: string;
+  version: string;
+  /** URL segment, e.g. `secrets`, `neonprojects`. */
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export const coreResources = {
+  secret: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  namespace: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
+  configMap: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
+  lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+  event: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
+} as const satisfies Record<string, ResourceType>;
+
+export function apiVersionOf(type: ResourceType): string {
+  return type.group ? `${type.group}/${type.version}` : type.version;
+}
+
+/** Stable identity of a resource type, used to share informers. */
+export function resourceTypeId(type: ResourceType): string {
+  return `${type.plural}.${type.group || 'core'}/${type.version}`;
+}
+
+/** The URL path of a collection (no name) or an object, optionally a subresource such as `status`. */
+export function resourcePath(
+  type: ResourceType,
+  at: { namespace?: string | undefined; name?: string | undefined; subresource?: string | undefined } = {},
+): string {
+  const base = type.group ? `/apis/${type.group}/${type.version}` : `/api/${type.version}`;
+  const ns = type.namespaced && at.namespace ? `/namespaces/${encodeURIComponent(at.namespace)}` : '';
+  let path = `${base}${ns}/${type.plural}`;
+  if (at.name !== undefined) path += `/${encodeURIComponent(at.name)}`;
+  if (at.subresource !== undefined) path += `/${at.subresource}`;
+  return path;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** The metadata fields the runtime reads. Timestamps are the API server's RFC 3339 strings. */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+}
+
+export interface KubeList<T> {
+  items: T[];
+  resourceVersion: string;
+}
+
+const statusSchema = z.looseObject({
+  kind: z.literal('Status'),
+  message: z.string().optional(),
+  reason: z.string().optional(),
+  code: z.number().optional(),
+});
+
+/** A non-2xx answer from the API server, with its `Status` reason (`Conflict`, `NotFound`, `Expired`, …). */
+export class KubeApiError extends Error {
+  override readonly name = 'KubeApiError';
+  readonly statusCode: number;
+  readonly reason: string;
+  constructor(statusCode: number, reason: string, message: string) {
+    super(message);
+    this.statusCode = statusCode;
+    this.reason = reason;
+  }
+
+  /** Builds the error from a response body that may or may not be a `metav1.Status`. */
+  static fromResponse(method: string, path: string, statusCode: number, body: unknown): KubeApiError {
+    const status = statusSchema.safeParse(body);
+    const reason = status.success ? (status.data.reason ?? '') : '';
+    const detail = status.success ? (status.data.message ?? reason) : `HTTP ${statusCode}`;
+    return new KubeApiError(statusCode, reason, `${method} ${path}: ${statusCode} ${detail}`);
+  }
+}
+
+export const isNotFound = (e: unknown): boolean => e instanceof KubeApiError && e.statusCode === 404;
+/** 409 with reason Conflict: the resourceVersion precondition failed; re-read and try again. */
+export const isConflict = (e: unknown): boolean =>
+  e instanceof KubeApiError && e.statusCode === 409 && e.reason !== 'AlreadyExists';
+export const isAlreadyExists = (e: unknown): boolean =>
+  e instanceof KubeApiError && e.statusCode === 409 && e.reason === 'AlreadyExists';
+/** 410 Gone / Expired: the resourceVersion is too old to watch from; relist. */
+export const isGone = (e: unknown): boolean => e instanceof KubeApiError && e.statusCode === 410;
+
+export type QueryValue = string | number | boolean | undefined;
+
+export interface KubeRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, QueryValue>;
+  body?: unknown;
+  /** Defaults to `application/json`. Patches must say which kind they are. */
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+/** The wire: one JSON request, or one watch stream. Swappable in tests. */
+export interface KubeTransport {
+  /** Resolves with the parsed JSON body of a 2xx answer; rejects with `KubeApiError` otherwise. */
+  request(req: KubeRequest): Promise<unknown>;
+  /**
+   * Opens a watch (`watch=true` is added) and yields each event's parsed JSON line. Ends when the server
+   * closes the stream; rejects with `KubeApiError` on a non-200 answer, or with the network error.
+   */
+  watch(path: string, query: Record<string, QueryValue>, signal: AbortSignal): AsyncIterable<unknown>;
+}
+
+export const PatchType = {
+  merge: 'application/merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+  json: 'application/json-patch+json',
+} as const;
+export type PatchType = keyof typeof PatchType;
+
+export interface PatchOptions {
+  type: PatchType;
+  subresource?: string;
+  /** Required for server-side apply. */
+  fieldManager?: string;
+  /** Server-side apply only: take ownership of conflicting fields. */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * A generic, resource-type driven client over any transport. Works for core kinds and custom resources
+ * alike, and lets every patch say its content type (client-node 2.x's generated methods default to JSON
+ * patch, which is not what merge patches or server-side apply need).
+ */
+export class KubeClient {
+  readonly transport: KubeTransport;
+  constructor(transport: KubeTransport) {
+    this.transport = transport;
+  }
+
+  /** Reads one object; `undefined` when it does not exist. */
+  async get<T extends KubeObject>(type: ResourceType, key: ObjectKey, signal?: AbortSignal): Promise<T | undefined> {
+    try {
+      return (await this.transport.request({
+        method: 'GET',
+        path: resourcePath(type, key),
+        ...(signal ? { signal } : {}),
+      })) as T;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Lists all objects (following `continue` pages); `namespace` undefined means all namespaces. */
+  async list<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    options: { labelSelector?: string; pageSize?: number; signal?: AbortSignal } = {},
+  ): Promise<KubeList<T>> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = listSchema.parse(
+        await this.transport.request({
+          method: 'GET',
+          path: resourcePath(type, { namespace }),
+          query: { limit: options.pageSize ?? 500, continue: cont, labelSelector: options.labelSelector },
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      );
+      for (const item of page.items) items.push(item as T);
+      resourceVersion = page.metadata.resourceVersion ?? '';
+      cont = page.metadata.continue || undefined;
+    } while (cont);
+    return { items, resourceVersion };
+  }
+
+  async create<T extends KubeObject>(type: ResourceType, obj: T, options: { fieldManager?: string; signal?: AbortSignal } = {}): Promise<T> {
+    return (await this.transport.request({
+      method: 'POST',
+      path: resourcePath(type, { namespace: obj.metadata?.namespace }),
+      query: { fieldManager: options.fieldManager },
+      body: { apiVersion: apiVersionOf(type), kind: type.kind, ...obj },
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) as T;
+  }
+
+  /** PUT; fails with a conflict when `obj.metadata.resourceVersion` is stale. */
+  async replace<T extends KubeObject>(type: ResourceType, obj: T, options: { subresource?: string; signal?: AbortSignal } = {}): Promise<T> {
+    return (await this.transport.request({
+      method: 'PUT',
+      path: resourcePath(type, { namespace: obj.metadata?.namespace, name: obj.metadata?.name, subresource: options.subresource }),
+      body: { apiVersion: apiVersionOf(type), kind: type.kind, ...obj },
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) as T;
+  }
+
+  async patch<T extends KubeObject>(type: ResourceType, key: ObjectKey, patch: unknown, options: PatchOptions): Promise<T> {
+    if (options.type === 'apply' && !options.fieldManager) throw new Error('server-side apply needs a fieldManager');
+    return (await this.transport.request({
+      method: 'PATCH',
+      path: resourcePath(type, { ...key, subresource: options.subresource }),
+      query: { fieldManager: options.fieldManager, force: options.type === 'apply' ? options.force : undefined },
+      body: patch,
+      contentType: PatchType[options.type],
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) as T;
+  }
+
+  /** Deletes; resolves `false` when it was already gone. */
+  async delete(
+    type: ResourceType,
+    key: ObjectKey,
+    options: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan'; preconditions?: { uid?: string; resourceVersion?: string }; signal?: AbortSignal } = {},
+  ): Promise<boolean> {
+    try {
+      await this.transport.request({
+        method: 'DELETE',
+        path: resourcePath(type, key),
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: options.propagationPolicy, preconditions: options.preconditions },
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+}
+
+const listSchema = z.object({
+  metadata: z.looseObject({ resourceVersion: z.string().optional(), continue: z.string().optional() }),
+  items: z.array(z.unknown()).nullable().transform((items) => items ?? []),
+});
+
+function buildUrl(server: string, path: string, query: Record<string, QueryValue> | undefined): URL {
+  const url = new URL(server.replace(/\/+$/, '') + path);
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+  return url;
+}
+
+/**
+ * The HTTP transport over a kubeconfig: authentication (tokens, client certificates, exec plugins) comes
+ * from client-node's `KubeConfig`, the request itself goes through undici's fetch, like client-node's
+ * own `Watch`.
+ */
+export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: string } = {}): KubeTransport {
+  const server = (): string => {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    return cluster.server;
+  };
+  const prepare = async (method: HttpMethod, url: URL) => {
+    const ctx = new RequestContext(url.toString(), method);
+    await kubeConfig.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    if (options.userAgent) headers['user-agent'] = options.userAgent;
+    return { headers, dispatcher: ctx.getDispatcher() };
+  };
+  return {
+    async request(req) {
+      const url = buildUrl(server(), req.path, req.query);
+      const { headers, dispatcher } = await prepare(req.method as HttpMethod, url);
+      if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+      const response = await fetch(url, {
+        method: req.method,
+        headers,
+        ...(dispatcher ? { dispatcher } : {}),
+        ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      const text = await response.text();
+      let body: unknown = undefined;
+      if (text) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+      }
+      if (!response.ok) throw KubeApiError.fromResponse(req.method, req.path, response.status, body);
+      return body;
+    },
+    async *watch(path, query, signal) {
+      const url = buildUrl(server(), path, { ...query, watch: true });
+      const { headers, dispatcher } = await prepare(HttpMethod.GET, url);
+      const response = await fetch(url, { method: 'GET', headers, signal, ...(dispatcher ? { dispatcher } : {}) });
+      if (response.status !== 200 || !response.body) {
+        const text = await response.text().catch(() => '');
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        throw KubeApiError.fromResponse('WATCH', path, response.status, body);
+      }
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for await (const chunk of response.body) {
+        buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line) yield JSON.parse(line) as unknown;
+        }
+      }
+      const rest = (buffered + decoder.decode()).trim();
+      if (rest) yield JSON.parse(rest) as unknown;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import type { Logger } from 'pino';
+
+/** Identifies one object: what a reconciler is asked to converge. Cluster-scoped objects have namespace ''. */
+export interface ObjectKey {
+  namespace: string;
+  name: string;
+}
+
+export interface ReconcileContext {
+  /** Aborted when the operator shuts down and the graceful deadline has passed: stop and return. */
+  signal: AbortSignal;
+  /** Bound with `{controller, namespace, name}`. */
+  log: Logger;
+}
+
+/** `requeueAfter` (ms) asks to be reconciled again after that delay even if nothing changes. */
+export type ReconcileResult = { requeueAfter?: number } | void;
+
+/**
+ * Level-based reconcile contract (controller-runtime's `reconcile.Reconciler`): read the current state for
+ * `key` and converge it; never act on "the event". Throwing requeues the key with per-key exponential
+ * backoff; throwing a `TerminalError` does not (the next change to the object, or to something it
+ * references, queues it again). Returning normally resets the key's backoff.
+ */
+export type Reconciler = (key: ObjectKey, ctx: ReconcileContext) => Promise<ReconcileResult>;
+
+/**
+ * An error that retrying cannot fix (invalid spec, a 4xx that will not change on its own). The reconciler
+ * should have recorded it on the object's conditions before throwing; the runtime logs it once and does
+ * not requeue.
+ */
+export class TerminalError extends Error {
+  override readonly name = 'TerminalError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** Asks the runtime to retry after a given delay without counting a failure or logging an error (e.g. waiting for a dependency). */
+export class RequeueAfterError extends Error {
+  override readonly name = 'RequeueAfterError';
+  readonly delayMs: number;
+  constructor(delayMs: number, message = `requeue after ${delayMs}ms`) {
+    super(message);
+    this.delayMs = delayMs;
+  }
+}
+
+/** `namespace/name`, or `name` for cluster-scoped objects: the queue key and store key. */
+export function objectKeyString(key: ObjectKey): string {
+  return key.namespace ? `${key.namespace}/${key.name}` : key.name;
+}
+
+/** Inverse of `objectKeyString`. */
+export function parseObjectKey(key: string): ObjectKey {
+  const slash = key.indexOf('/');
+  return slash < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
