@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { parse } from 'yaml';
+
+/**
+ * Validates answers against Neon's official OpenAPI 3.0 spec (`public-v2-for-users.gen.yaml` from
+ * `@neondatabase/api-client`). Ajv understands the OpenAPI 3.0 `nullable` keyword natively; the spec's
+ * extension keywords (`x-*`, `example`) are ignored (strict: false).
+ */
+
+const require = createRequire(import.meta.url);
+
+export function specPath(): string {
+  return require.resolve('@neondatabase/api-client/public-v2-for-users.gen.yaml');
+}
+
+interface SpecDocument {
+  paths: Record<string, Record<string, { responses?: Record<string, SpecResponse> }>>;
+  components: { responses?: Record<string, SpecResponse> };
+}
+
+interface SpecResponse {
+  $ref?: string;
+  content?: Record<string, { schema?: unknown }>;
+}
+
+let cachedSpec: SpecDocument | undefined;
+
+export function loadSpec(): SpecDocument {
+  cachedSpec ??= parse(readFileSync(specPath(), 'utf8')) as SpecDocument;
+  return cachedSpec;
+}
+
+function pointerEscape(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function describe(e: ErrorObject): string {
+  return `${e.instancePath || '(root)'} ${e.message ?? e.keyword}${e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`;
+}
+
+/**
+ * Returns a function that checks one answer: `(method, route template, status, parsed body)` → list of
+ * problems, empty when the answer matches the operation's documented response for that status (or its
+ * `default` response). An undocumented route or method is itself a problem.
+ */
+export function createResponseValidator(): (method: string, route: string, status: number, body: unknown) => string[] {
+  const spec = loadSpec();
+  const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, logger: false });
+  // ajv-formats is CommonJS: under Node's ESM interop its function is the module's `default` export.
+  const formats = addFormatsModule as unknown as { default?: (a: Ajv) => void } & ((a: Ajv) => void);
+  (formats.default ?? formats)(ajv);
+  ajv.addSchema(spec as object, 'neon');
+  const compiled = new Map<string, ValidateFunction | null>();
+
+  return (method, route, status, body) => {
+    const m = method.toLowerCase();
+    const op = spec.paths[route]?.[m];
+    if (!op?.responses) return [`${method} ${route} is not in the spec`];
+    const statusKey = String(status);
+    const key = op.responses[statusKey] ? statusKey : 'default';
+    let response = op.responses[key];
+    if (!response) return [`${method} ${route} does not document status ${status}`];
+    let pointer = `neon#/paths/${pointerEscape(route)}/${m}/responses/${key}`;
+    if (response.$ref) {
+      const name = response.$ref.split('/').pop() ?? '';
+      response = spec.components.responses?.[name];
+      if (!response) return [`unresolved response ${name}`];
+      pointer = `neon#/components/responses/${pointerEscape(name)}`;
+    }
+    const schema = response.content?.['application/json']?.schema;
+    if (schema === undefined) {
+      return body === undefined ? [] : [`${method} ${route} ${status}: the spec documents no body, got one`];
+    }
+    if (body === undefined) return [`${method} ${route} ${status}: the spec documents a JSON body, got none`];
+    const cacheKey = `${pointer}`;
+    let validate = compiled.get(cacheKey);
+    if (validate === undefined) {
+      validate = ajv.compile({ $ref: `${pointer}/content/application~1json/schema` });
+      compiled.set(cacheKey, validate);
+    }
+    if (validate === null || validate(body)) return [];
+    return (validate.errors ?? []).map((e) => `${method} ${route} ${status}: ${describe(e)}`);
+  };
+}
