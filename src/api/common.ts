@@ -1,0 +1,247 @@
+import { z } from 'zod';
+import { immutable, isSet, withRules, type CelRule } from './validation.ts';
+
+// Building blocks shared by the five kinds. Descriptions end up in the CRDs, so `kubectl explain` shows
+// them: they are written for the person editing a manifest.
+
+/** Neon's pattern for project, branch, endpoint and organization IDs (public-v2 spec). */
+export const NEON_ID_PATTERN = /^[a-z0-9-]{1,60}$/;
+
+export const neonIdSchema = z.string().regex(NEON_ID_PATTERN);
+
+/** Kubernetes object names (DNS subdomain, RFC 1123). */
+const objectNameSchema = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+  .describe('Name of the object in the same namespace.');
+
+/** A reference to another custom resource of this operator, in the same namespace. */
+export function localRef(kind: string, meaning: string) {
+  return z
+    .object({ name: objectNameSchema.describe(`Name of the ${kind} in the same namespace.`) })
+    .describe(meaning)
+    .meta({ 'x-kubernetes-map-type': 'atomic' });
+}
+export type LocalRef = z.output<ReturnType<typeof localRef>>;
+
+export const secretKeyRefSchema = z
+  .object({
+    name: objectNameSchema.describe('Name of the Secret in the same namespace as this object.'),
+    key: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[-._a-zA-Z0-9]+$/)
+      .default('api-key')
+      .describe('Key in the Secret whose value is the Neon API key. Default: api-key.'),
+  })
+  .meta({ 'x-kubernetes-map-type': 'atomic' });
+export type SecretKeyRef = z.output<typeof secretKeyRefSchema>;
+
+export const deletionPolicyValues = ['Delete', 'Retain'] as const;
+export type DeletionPolicy = (typeof deletionPolicyValues)[number];
+
+export function deletionPolicySchema(defaultPolicy: DeletionPolicy) {
+  return z
+    .enum(deletionPolicyValues)
+    .default(defaultPolicy)
+    .describe(
+      `What happens in Neon when this object is deleted: Delete removes the Neon resource, Retain leaves it ` +
+        `in place (the object is only forgotten). Default: ${defaultPolicy}.`,
+    );
+}
+
+/** Compute Units: Neon's public-v2 spec sets the minimum (0.25) and no maximum. */
+const computeUnitSchema = z.number().min(0.25);
+
+export const autoscalingSchema = withRules(
+  z
+    .object({
+      minCu: computeUnitSchema.describe('Minimum size of the compute in Compute Units (CU), at least 0.25.'),
+      maxCu: computeUnitSchema.describe(
+        'Maximum size of the compute in Compute Units (CU), at least 0.25 and not below minCu. ' +
+          'Equal to minCu means a fixed size.',
+      ),
+    })
+    .describe('Autoscaling limits of the compute, in Compute Units (1 CU = 1 vCPU and 4 GB of RAM).'),
+  [
+    {
+      rule: 'self.minCu <= self.maxCu',
+      message: 'autoscaling.minCu must be less than or equal to autoscaling.maxCu',
+      field: 'minCu',
+      check: (a) => typeof a.minCu !== 'number' || typeof a.maxCu !== 'number' || a.minCu <= a.maxCu,
+    },
+  ],
+);
+export type Autoscaling = z.output<typeof autoscalingSchema>;
+
+/**
+ * Neon's public-v2 spec: -1 (never suspend), 0 (Neon's default, 300 s) or 60 … 604800 seconds
+ * (the schema says minimum -1, its description says the smallest real timeout is 60 s).
+ */
+export const suspendTimeoutSecondsSchema = withRules(
+  z
+    .int()
+    .min(-1)
+    .max(604800)
+    .describe(
+      'Seconds of inactivity after which the compute is suspended (scale to zero): -1 never suspends, ' +
+        "0 uses Neon's default (300), otherwise 60 to 604800 (one week).",
+    ),
+  [
+    {
+      rule: 'self == -1 || self == 0 || self >= 60',
+      message: 'suspendTimeoutSeconds must be -1, 0, or between 60 and 604800',
+      check: (s) => s === -1 || s === 0 || s >= 60,
+    },
+  ],
+);
+
+/** Postgres identifiers are at most 63 bytes (NAMEDATALEN - 1). */
+export const postgresNameSchema = z.string().min(1).max(63);
+
+/** RFC 3339 timestamp, as the API server and Neon accept it (with `Z` or an offset). */
+export const timestampSchema = z.iso.datetime({ offset: true });
+
+// ---- References to the branch (NeonEndpoint, NeonRole, NeonDatabase) ----
+
+/**
+ * How an endpoint, role or database names its branch: a NeonBranch, a NeonProject (its default
+ * branch), or raw Neon IDs. Spread into the spec of those kinds; `branchTargetRules` goes with it.
+ */
+export const branchTargetShape = {
+  branchRef: localRef('NeonBranch', 'The branch, as a NeonBranch in the same namespace. Set exactly one of branchRef, projectRef, or projectId with branchId. Immutable.').optional(),
+  projectRef: localRef(
+    'NeonProject',
+    "The default branch of a NeonProject in the same namespace. Set exactly one of branchRef, projectRef, or projectId with branchId. Immutable.",
+  ).optional(),
+  projectId: neonIdSchema
+    .describe('Neon ID of the project, for a branch not managed by this operator. Requires branchId. Immutable.')
+    .optional(),
+  branchId: neonIdSchema
+    .describe('Neon ID of the branch (br-…), for a branch not managed by this operator. Requires projectId. Immutable.')
+    .optional(),
+  apiKeySecretRef: secretKeyRefSchema
+    .describe(
+      "The Neon API key to use, for projectId/branchId only. With branchRef or projectRef the referenced NeonProject's key is used; " +
+        "without either, the operator's own key.",
+    )
+    .optional(),
+};
+
+interface BranchTarget {
+  branchRef?: LocalRef | undefined;
+  projectRef?: LocalRef | undefined;
+  projectId?: string | undefined;
+  branchId?: string | undefined;
+  apiKeySecretRef?: SecretKeyRef | undefined;
+}
+
+export const branchTargetRules: CelRule<BranchTarget>[] = [
+  {
+    rule: '(has(self.branchRef) ? 1 : 0) + (has(self.projectRef) ? 1 : 0) + (has(self.projectId) || has(self.branchId) ? 1 : 0) == 1',
+    message: 'exactly one of branchRef, projectRef, or projectId with branchId must be set',
+    field: 'branchRef',
+    check: (s) => [isSet(s.branchRef), isSet(s.projectRef), isSet(s.projectId) || isSet(s.branchId)].filter(Boolean).length === 1,
+  },
+  {
+    rule: 'has(self.projectId) == has(self.branchId)',
+    message: 'projectId and branchId must be set together',
+    field: 'branchId',
+    check: (s) => isSet(s.projectId) === isSet(s.branchId),
+  },
+  {
+    rule: '!has(self.apiKeySecretRef) || has(self.projectId)',
+    message: "apiKeySecretRef can only be set with projectId; with branchRef or projectRef the NeonProject's key is used",
+    field: 'apiKeySecretRef',
+    check: (s) => !isSet(s.apiKeySecretRef) || isSet(s.projectId),
+  },
+  immutable('branchRef'),
+  immutable('projectRef'),
+  immutable('projectId'),
+  immutable('branchId'),
+];
+
+// ---- Status ----
+
+/** The shape of metav1.Condition, with the API server's own limits. */
+export const conditionSchema = z
+  .object({
+    type: z
+      .string()
+      .max(316)
+      .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/)
+      .describe('Type of the condition, e.g. Ready.'),
+    status: z.enum(['True', 'False', 'Unknown']).describe('Status of the condition: True, False or Unknown.'),
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('metadata.generation of the object the condition was computed from.'),
+    lastTransitionTime: timestampSchema.describe('When the status of the condition last changed.'),
+    reason: z
+      .string()
+      .min(1)
+      .max(1024)
+      .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/)
+      .describe('Machine-readable reason for the last transition, in CamelCase.'),
+    message: z.string().max(32768).describe('Human-readable details of the last transition; may be empty.'),
+  })
+  .describe('A condition of the object (metav1.Condition).');
+export type Condition = z.output<typeof conditionSchema>;
+
+export const conditionsSchema = z
+  .array(conditionSchema)
+  .max(32)
+  .describe('Conditions of the object. Ready is True when the Neon resource exists and matches the spec.')
+  .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
+
+export const pendingCreateSchema = z
+  .object({
+    startedAt: timestampSchema.describe('When the operator was about to send the create call.'),
+    name: z
+      .string()
+      .min(1)
+      .max(256)
+      .describe('Name the resource is being created under in Neon; the operator adopts a resource of this name.'),
+  })
+  .describe(
+    'Set before the operator asks Neon to create the resource and cleared once the result is recorded. If the ' +
+      'operator stopped in between, it finds and adopts what was created instead of creating it twice.',
+  );
+export type PendingCreate = z.output<typeof pendingCreateSchema>;
+
+/** Fields every kind's status has. */
+export const statusBaseShape = {
+  observedGeneration: z
+    .int()
+    .min(0)
+    .optional()
+    .describe('metadata.generation of the spec the operator last acted on.'),
+  conditions: conditionsSchema.optional(),
+  pendingCreate: pendingCreateSchema.optional(),
+};
+
+// ---- Object metadata ----
+
+/**
+ * The metadata the operator reads. Loose: the API server adds fields (managedFields, …) that pass through.
+ * Not part of the CRD schema (the API server validates metadata itself).
+ */
+export const objectMetaSchema = z
+  .object({
+    name: z.string().min(1),
+    namespace: z.string().optional(),
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    generation: z.int().optional(),
+    creationTimestamp: z.string().optional(),
+    deletionTimestamp: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    finalizers: z.array(z.string()).optional(),
+  })
+  .loose();
+export type ObjectMeta = z.output<typeof objectMetaSchema>;

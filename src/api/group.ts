@@ -1,0 +1,17 @@
+/**
+ * The API group of the operator's custom resources. It is this project's own domain, not `neon.tech`
+ * (Neon's), so nothing Neon ships can ever collide with it.
+ */
+export const API_GROUP = 'neon-operator.dev';
+export const API_VERSION = 'v1alpha1';
+/** `apiVersion` as it appears in manifests. */
+export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+/** `kubectl get neon` lists every kind of this operator. */
+export const API_CATEGORY = 'neon';
+
+/**
+ * Setting (or changing the value of) this annotation on a NeonRole asks the operator to reset the role's
+ * password in Neon and update its connection Secret. Any value works; a timestamp is customary. The value
+ * that was last acted on is kept in `status.passwordRotation.request`.
+ */
+export const ROTATE_PASSWORD_ANNOTATION = `${API_GROUP}/rotate-password`;

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import {
+  deletionPolicySchema,
+  localRef,
+  neonIdSchema,
+  secretKeyRefSchema,
+  statusBaseShape,
+  timestampSchema,
+} from './common.ts';
+import { defineKind } from './resource.ts';
+import { immutable, isSet, withRules } from './validation.ts';
+
+export const initSourceValues = ['parent-data', 'schema-only'] as const;
+
+export const neonBranchSpecSchema = withRules(
+  z
+    .object({
+      name: z
+        .string()
+        .min(1)
+        .max(256)
+        .optional()
+        .describe('Name of the branch in Neon. Default: metadata.name. Changing it renames the branch.'),
+      projectRef: localRef(
+        'NeonProject',
+        'The project, as a NeonProject in the same namespace. Set exactly one of projectRef or projectId. Immutable.',
+      ).optional(),
+      projectId: neonIdSchema
+        .optional()
+        .describe('Neon ID of the project, for a project not managed by this operator. Set exactly one of projectRef or projectId. Immutable.'),
+      apiKeySecretRef: secretKeyRefSchema
+        .optional()
+        .describe(
+          "The Neon API key to use, with projectId only. With projectRef the NeonProject's key is used; otherwise the operator's own key.",
+        ),
+      parentRef: localRef(
+        'NeonBranch',
+        'The parent branch, as a NeonBranch in the same namespace. At most one of parentRef or parentId; ' +
+          "neither means the project's default branch. Immutable.",
+      ).optional(),
+      parentId: neonIdSchema
+        .optional()
+        .describe("Neon ID of the parent branch (br-…). At most one of parentRef or parentId; neither means the project's default branch. Immutable."),
+      parentLsn: z
+        .string()
+        .regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/)
+        .optional()
+        .describe('Branch from this Log Sequence Number of the parent (e.g. 0/1F2A3B8) instead of its latest state. At most one of parentLsn or parentTimestamp. Immutable.'),
+      parentTimestamp: timestampSchema
+        .optional()
+        .describe('Branch from the parent as it was at this time (RFC 3339, e.g. 2026-01-31T12:00:00Z), within the history retention. At most one of parentLsn or parentTimestamp. Immutable.'),
+      initSource: z
+        .enum(initSourceValues)
+        .optional()
+        .describe(
+          'What the branch starts with: parent-data (schema and data of the parent, the default) or schema-only ' +
+            '(only the schema; the branch is then a new root branch and the parent is only its source). Immutable.',
+        ),
+      protected: z.boolean().optional().describe('Whether the branch is protected in Neon. Unset leaves it as it is.'),
+      expiresAt: timestampSchema
+        .optional()
+        .describe('When Neon deletes the branch automatically (RFC 3339, precision of seconds). Unset means no expiry.'),
+      deletionPolicy: deletionPolicySchema('Delete'),
+    })
+    .describe("Desired state of the Neon branch. A project's default branch is never deleted through a NeonBranch."),
+  [
+    {
+      rule: 'has(self.projectRef) != has(self.projectId)',
+      message: 'exactly one of projectRef or projectId must be set',
+      field: 'projectRef',
+      check: (s) => isSet(s.projectRef) !== isSet(s.projectId),
+    },
+    {
+      rule: '!has(self.apiKeySecretRef) || has(self.projectId)',
+      message: "apiKeySecretRef can only be set with projectId; with projectRef the NeonProject's key is used",
+      field: 'apiKeySecretRef',
+      check: (s) => !isSet(s.apiKeySecretRef) || isSet(s.projectId),
+    },
+    {
+      rule: '!(has(self.parentRef) && has(self.parentId))',
+      message: 'at most one of parentRef or parentId may be set',
+      field: 'parentRef',
+      check: (s) => !(isSet(s.parentRef) && isSet(s.parentId)),
+    },
+    {
+      rule: '!(has(self.parentLsn) && has(self.parentTimestamp))',
+      message: 'at most one of parentLsn or parentTimestamp may be set',
+      field: 'parentLsn',
+      check: (s) => !(isSet(s.parentLsn) && isSet(s.parentTimestamp)),
+    },
+    immutable('projectRef'),
+    immutable('projectId'),
+    immutable('parentRef'),
+    immutable('parentId'),
+    immutable('parentLsn'),
+    immutable('parentTimestamp'),
+    immutable('initSource'),
+  ],
+);
+export type NeonBranchSpec = z.output<typeof neonBranchSpecSchema>;
+
+export const neonBranchStatusSchema = z
+  .object({
+    ...statusBaseShape,
+    projectId: neonIdSchema.optional().describe('Neon ID of the project of the branch.'),
+    branchId: neonIdSchema.optional().describe('Neon ID of the branch.'),
+    parentId: neonIdSchema.optional().describe('Neon ID of the parent branch (none for a root branch).'),
+    name: z.string().max(256).optional().describe('Name of the branch in Neon.'),
+    default: z.boolean().optional().describe("Whether this is the project's default branch, which is never deleted by the operator."),
+    state: z.string().max(64).optional().describe('State of the branch in Neon: init, ready, resetting or archived.'),
+  })
+  .describe('Observed state of the Neon branch.');
+export type NeonBranchStatus = z.output<typeof neonBranchStatusSchema>;
+
+export const neonBranchKind = defineKind({
+  kind: 'NeonBranch',
+  plural: 'neonbranches',
+  shortNames: ['nbr'],
+  description:
+    'A branch of a Neon project: a copy-on-write clone of its parent (the default branch unless said otherwise), ' +
+    'optionally from a point in time.',
+  spec: neonBranchSpecSchema,
+  status: neonBranchStatusSchema,
+  printerColumns: [
+    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the branch exists in Neon and matches the spec.' },
+    { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },
+    { name: 'Project ID', type: 'string', jsonPath: '.status.projectId', description: 'Neon ID of the project.' },
+    { name: 'Neon Name', type: 'string', jsonPath: '.status.name', description: 'Name of the branch in Neon.' },
+    { name: 'Protected', type: 'boolean', jsonPath: '.spec.protected', description: 'Whether the branch is protected.' },
+    { name: 'Parent', type: 'string', jsonPath: '.status.parentId', description: 'Neon ID of the parent branch.', priority: 1 },
+    { name: 'State', type: 'string', jsonPath: '.status.state', description: 'State of the branch in Neon.', priority: 1 },
+    { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },
+  ],
+});
+export type NeonBranch = ReturnType<typeof neonBranchKind.parse>;
+/** Parses a NeonBranch read from the API server; throws ResourceParseError naming each bad field. */
+export const parseNeonBranch = neonBranchKind.parse;
