@@ -1,0 +1,666 @@
+/**
+ * NeonClient: typed calls to the Neon API v2 for one API key. Every call goes through the shared
+ * NeonScheduler (rate budget, project lanes, safe retries); see `NeonScheduler.run` for what is retried.
+ *
+ * Conventions of every method:
+ * - the last parameter is optional `CallOptions` (`signal` to give up waiting);
+ * - failures are typed errors from `./errors.ts`; a mutation that may have been applied but whose answer
+ *   we did not get rejects with `OutcomeUnknownError` and was not retried: re-observe, then adopt;
+ * - deletes resolve to `null` when Neon answers 204 (the thing was already gone);
+ * - mutations return the operations they started; the next mutation on the same project waits for them
+ *   automatically, and `waitForOperations` waits for them explicitly.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { z } from 'zod';
+import { systemClock, type Clock } from '../clock.ts';
+import { defaultNeonDispatcher, NeonHttp, type HttpAttempt } from './http.ts';
+import { registerSecret } from './redact.ts';
+import type { CallKind, NeonScheduler, OperationsSource } from './scheduler.ts';
+import {
+  BranchesListResponse,
+  BranchOperationsResponse,
+  BranchWithAnnotationResponse,
+  ConnectionUriResponse,
+  CreatedBranchResponse,
+  CreatedProjectResponse,
+  DatabaseOperationsResponse,
+  DatabaseResponse,
+  DatabasesListResponse,
+  EndpointOperationsResponse,
+  EndpointResponse,
+  EndpointsListResponse,
+  OperationResponse,
+  OperationsListResponse,
+  ProjectOperationsResponse,
+  ProjectResponse,
+  ProjectsListResponse,
+  RoleOperationsResponse,
+  RolePasswordResponse,
+  RoleResponse,
+  RolesListResponse,
+  type Annotation,
+  type Branch,
+  type Database,
+  type Endpoint,
+  type EndpointType,
+  type Operation,
+  type Project,
+  type ProjectListItem,
+  type Role,
+} from './schemas.ts';
+
+export const DEFAULT_NEON_BASE_URL = 'https://console.neon.tech/api/v2';
+
+export interface NeonClientOptions {
+  apiKey: string;
+  /** The process-wide scheduler; share one instance between all clients. */
+  scheduler: NeonScheduler;
+  /** Default `https://console.neon.tech/api/v2`. */
+  baseUrl?: string;
+  /**
+   * Budget key. Neon's limits are per account; by default each API key is its own account (keyed by a
+   * short hash, never the key). Give several keys of one Neon account the same name to share one budget.
+   */
+  account?: string;
+  logger?: Logger;
+  /** undici dispatcher; default a keep-alive Agent owned by this client (closed by `close()`). */
+  dispatcher?: Dispatcher;
+  clock?: Clock;
+  userAgent?: string;
+  /** Time for one attempt to get its complete answer. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+// ---- request bodies (the subset of Neon's request schemas the operator sets) ----------------------
+
+export interface EndpointSettingsInput {
+  pg_settings?: Record<string, string>;
+}
+
+export interface ProjectCreateInput {
+  name?: string;
+  region_id?: string;
+  pg_version?: number;
+  org_id?: string;
+  store_passwords?: boolean;
+  history_retention_seconds?: number;
+  branch?: { name?: string; role_name?: string; database_name?: string; annotations?: Record<string, string> };
+  default_endpoint_settings?: {
+    autoscaling_limit_min_cu?: number;
+    autoscaling_limit_max_cu?: number;
+    suspend_timeout_seconds?: number;
+    pg_settings?: Record<string, string>;
+  };
+}
+
+export interface ProjectUpdateInput {
+  name?: string;
+  history_retention_seconds?: number;
+  default_endpoint_settings?: ProjectCreateInput['default_endpoint_settings'];
+}
+
+export interface BranchEndpointInput {
+  type: EndpointType;
+  autoscaling_limit_min_cu?: number;
+  autoscaling_limit_max_cu?: number;
+  suspend_timeout_seconds?: number;
+  settings?: EndpointSettingsInput;
+}
+
+export interface BranchCreateInput {
+  branch?: {
+    name?: string;
+    parent_id?: string;
+    parent_lsn?: string;
+    parent_timestamp?: string;
+    protected?: boolean;
+    expires_at?: string;
+    init_source?: string;
+  };
+  /** Computes to create with the branch; Neon creates none when omitted. */
+  endpoints?: BranchEndpointInput[];
+  /** Stored as the branch's annotation (e.g. the owning object's UID). At most 50 keys. */
+  annotations?: Record<string, string>;
+}
+
+export interface BranchUpdateInput {
+  name?: string;
+  protected?: boolean;
+  expires_at?: string | null;
+}
+
+export interface BranchRestoreInput {
+  source_branch_id: string;
+  source_lsn?: string;
+  source_timestamp?: string;
+  preserve_under_name?: string;
+}
+
+export interface EndpointCreateInput {
+  branch_id: string;
+  type: EndpointType;
+  region_id?: string;
+  name?: string;
+  autoscaling_limit_min_cu?: number;
+  autoscaling_limit_max_cu?: number;
+  suspend_timeout_seconds?: number;
+  disabled?: boolean;
+  settings?: EndpointSettingsInput;
+}
+
+export interface EndpointUpdateInput {
+  name?: string;
+  autoscaling_limit_min_cu?: number;
+  autoscaling_limit_max_cu?: number;
+  suspend_timeout_seconds?: number;
+  disabled?: boolean;
+  settings?: EndpointSettingsInput;
+}
+
+export interface ConnectionUriInput {
+  databaseName: string;
+  roleName: string;
+  branchId?: string;
+  endpointId?: string;
+  /** true → the `-pooler` host (PgBouncer). */
+  pooled?: boolean;
+}
+
+export interface ListBranchesInput {
+  search?: string;
+  cursor?: string;
+  limit?: number;
+  sortBy?: 'name' | 'created_at' | 'updated_at';
+  sortOrder?: 'asc' | 'desc';
+}
+
+/** Stable, non-secret budget key for an API key. */
+export function accountKeyFor(apiKey: string): string {
+  return `key-${createHash('sha256').update(apiKey).digest('hex').slice(0, 12)}`;
+}
+
+type Method = HttpAttempt<z.ZodType>['method'];
+
+interface Call<S extends z.ZodType> {
+  method: Method;
+  route: string;
+  params?: Record<string, string>;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  schema: S;
+  projectId?: string | undefined;
+  /** Operations the answer carries (so the project lane can wait for them). */
+  operationsOf?: (value: z.infer<S>) => readonly Operation[];
+  /** The project the answer concerns when the call had none (create project). */
+  projectOf?: (value: z.infer<S>) => string;
+}
+
+const P = '/projects/{project_id}';
+const BR = `${P}/branches/{branch_id}`;
+
+export class NeonClient implements OperationsSource {
+  readonly account: string;
+  readonly baseUrl: string;
+  readonly #scheduler: NeonScheduler;
+  readonly #http: NeonHttp;
+  readonly #ownedDispatcher: Dispatcher | undefined;
+
+  constructor(options: NeonClientOptions) {
+    if (!options.apiKey) throw new Error('NeonClient needs an API key');
+    registerSecret(options.apiKey);
+    this.account = options.account ?? accountKeyFor(options.apiKey);
+    this.baseUrl = options.baseUrl ?? DEFAULT_NEON_BASE_URL;
+    this.#scheduler = options.scheduler;
+    this.#ownedDispatcher = options.dispatcher ? undefined : defaultNeonDispatcher();
+    this.#http = new NeonHttp({
+      baseUrl: this.baseUrl,
+      apiKey: options.apiKey,
+      clock: options.clock ?? systemClock,
+      logger: options.logger?.child({ component: 'neon-client', account: this.account }),
+      dispatcher: options.dispatcher ?? (this.#ownedDispatcher as Dispatcher),
+      userAgent: options.userAgent ?? 'neon-operator',
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    });
+    this.#scheduler.registerAccount(this.account, this);
+  }
+
+  /** Closes the keep-alive connections this client opened (not an injected dispatcher). */
+  async close(): Promise<void> {
+    await this.#ownedDispatcher?.close();
+  }
+
+  // ---- projects -------------------------------------------------------------------------------------
+
+  createProject(project: ProjectCreateInput, o?: CallOptions): Promise<z.infer<typeof CreatedProjectResponse>> {
+    return this.#mutate(
+      {
+        method: 'POST',
+        route: '/projects',
+        body: { project },
+        schema: CreatedProjectResponse,
+        operationsOf: (v) => v.operations,
+        projectOf: (v) => v.project.id,
+      },
+      o,
+    );
+  }
+
+  async getProject(projectId: string, o?: CallOptions): Promise<Project> {
+    const v = await this.#read({ method: 'GET', route: P, params: { project_id: projectId }, schema: ProjectResponse, projectId }, o);
+    return v.project;
+  }
+
+  /** One page of the account's projects; `pagination.cursor` continues it. */
+  listProjects(
+    q: { limit?: number; cursor?: string; search?: string; orgId?: string } = {},
+    o?: CallOptions,
+  ): Promise<z.infer<typeof ProjectsListResponse>> {
+    return this.#read(
+      {
+        method: 'GET',
+        route: '/projects',
+        query: { limit: q.limit, cursor: q.cursor, search: q.search, org_id: q.orgId },
+        schema: ProjectsListResponse,
+      },
+      o,
+    );
+  }
+
+  /** Every project of the account, walking all pages (400 per page). */
+  async listAllProjects(q: { search?: string; orgId?: string } = {}, o?: CallOptions): Promise<ProjectListItem[]> {
+    const out: ProjectListItem[] = [];
+    const pageSize = 400;
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.listProjects({ ...q, limit: pageSize, ...(cursor ? { cursor } : {}) }, o);
+      out.push(...page.projects);
+      const next = page.pagination?.cursor;
+      if (page.projects.length < pageSize || !next || next === cursor) return out;
+      cursor = next;
+    }
+  }
+
+  updateProject(projectId: string, project: ProjectUpdateInput, o?: CallOptions): Promise<z.infer<typeof ProjectOperationsResponse>> {
+    return this.#mutate(
+      { method: 'PATCH', route: P, params: { project_id: projectId }, body: { project }, schema: ProjectOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  /** Deletes the project; resolves with its last state. Rejects NotFoundError when already gone. */
+  async deleteProject(projectId: string, o?: CallOptions): Promise<Project> {
+    const v = await this.#mutate({ method: 'DELETE', route: P, params: { project_id: projectId }, schema: ProjectResponse, projectId }, o);
+    return v.project;
+  }
+
+  // ---- branches -------------------------------------------------------------------------------------
+
+  /** Creates a branch (with computes when `endpoints` is given) and stamps `annotations` on it. */
+  createBranch(projectId: string, input: BranchCreateInput = {}, o?: CallOptions): Promise<z.infer<typeof CreatedBranchResponse>> {
+    const body: Record<string, unknown> = {};
+    if (input.branch) body['branch'] = input.branch;
+    if (input.endpoints) body['endpoints'] = input.endpoints;
+    if (input.annotations) body['annotation_value'] = input.annotations;
+    return this.#mutate(
+      { method: 'POST', route: `${P}/branches`, params: { project_id: projectId }, body, schema: CreatedBranchResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  getBranch(projectId: string, branchId: string, o?: CallOptions): Promise<{ branch: Branch; annotation: Annotation }> {
+    return this.#read({ method: 'GET', route: BR, params: { project_id: projectId, branch_id: branchId }, schema: BranchWithAnnotationResponse, projectId }, o);
+  }
+
+  /** One page of branches with their annotations (keyed by branch id); `pagination.next` continues it. */
+  listBranches(projectId: string, q: ListBranchesInput = {}, o?: CallOptions): Promise<z.infer<typeof BranchesListResponse>> {
+    return this.#read(
+      {
+        method: 'GET',
+        route: `${P}/branches`,
+        params: { project_id: projectId },
+        query: { search: q.search, cursor: q.cursor, limit: q.limit, sort_by: q.sortBy, sort_order: q.sortOrder },
+        schema: BranchesListResponse,
+        projectId,
+      },
+      o,
+    );
+  }
+
+  /** Every branch of the project with its annotation, walking all pages. */
+  async listAllBranches(
+    projectId: string,
+    q: { search?: string; pageSize?: number } = {},
+    o?: CallOptions,
+  ): Promise<{ branches: Branch[]; annotations: Record<string, Annotation> }> {
+    const branches: Branch[] = [];
+    const annotations: Record<string, Annotation> = {};
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.listBranches(
+        projectId,
+        { ...(q.search ? { search: q.search } : {}), limit: q.pageSize ?? 1000, ...(cursor ? { cursor } : {}) },
+        o,
+      );
+      branches.push(...page.branches);
+      Object.assign(annotations, page.annotations);
+      const next = page.pagination?.next;
+      if (!next || next === cursor || page.branches.length === 0) return { branches, annotations };
+      cursor = next;
+    }
+  }
+
+  updateBranch(projectId: string, branchId: string, branch: BranchUpdateInput, o?: CallOptions): Promise<BranchOperationsResponse> {
+    return this.#mutate(
+      { method: 'PATCH', route: BR, params: { project_id: projectId, branch_id: branchId }, body: { branch }, schema: BranchOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  /** Deletes a branch; `null` when it was already gone (204). */
+  deleteBranch(projectId: string, branchId: string, o?: CallOptions): Promise<BranchOperationsResponse | null> {
+    return this.#mutateMaybeGone(
+      { method: 'DELETE', route: BR, params: { project_id: projectId, branch_id: branchId }, schema: BranchOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  restoreBranch(projectId: string, branchId: string, input: BranchRestoreInput, o?: CallOptions): Promise<BranchOperationsResponse> {
+    return this.#mutate(
+      { method: 'POST', route: `${BR}/restore`, params: { project_id: projectId, branch_id: branchId }, body: input, schema: BranchOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  // ---- endpoints ------------------------------------------------------------------------------------
+
+  createEndpoint(projectId: string, endpoint: EndpointCreateInput, o?: CallOptions): Promise<EndpointOperationsResponse> {
+    return this.#mutate(
+      { method: 'POST', route: `${P}/endpoints`, params: { project_id: projectId }, body: { endpoint }, schema: EndpointOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  async getEndpoint(projectId: string, endpointId: string, o?: CallOptions): Promise<Endpoint> {
+    const v = await this.#read(
+      { method: 'GET', route: `${P}/endpoints/{endpoint_id}`, params: { project_id: projectId, endpoint_id: endpointId }, schema: EndpointResponse, projectId },
+      o,
+    );
+    return v.endpoint;
+  }
+
+  /** All endpoints of the project (not paginated by Neon). */
+  async listEndpoints(projectId: string, o?: CallOptions): Promise<Endpoint[]> {
+    const v = await this.#read({ method: 'GET', route: `${P}/endpoints`, params: { project_id: projectId }, schema: EndpointsListResponse, projectId }, o);
+    return v.endpoints;
+  }
+
+  updateEndpoint(projectId: string, endpointId: string, endpoint: EndpointUpdateInput, o?: CallOptions): Promise<EndpointOperationsResponse> {
+    return this.#mutate(
+      {
+        method: 'PATCH',
+        route: `${P}/endpoints/{endpoint_id}`,
+        params: { project_id: projectId, endpoint_id: endpointId },
+        body: { endpoint },
+        schema: EndpointOperationsResponse,
+        projectId,
+        operationsOf: (v) => v.operations,
+      },
+      o,
+    );
+  }
+
+  /** Deletes an endpoint; `null` when it was already gone (204). */
+  deleteEndpoint(projectId: string, endpointId: string, o?: CallOptions): Promise<EndpointOperationsResponse | null> {
+    return this.#mutateMaybeGone(
+      { method: 'DELETE', route: `${P}/endpoints/{endpoint_id}`, params: { project_id: projectId, endpoint_id: endpointId }, schema: EndpointOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  startEndpoint(projectId: string, endpointId: string, o?: CallOptions): Promise<EndpointOperationsResponse> {
+    return this.#endpointAction(projectId, endpointId, 'start', o);
+  }
+
+  suspendEndpoint(projectId: string, endpointId: string, o?: CallOptions): Promise<EndpointOperationsResponse> {
+    return this.#endpointAction(projectId, endpointId, 'suspend', o);
+  }
+
+  restartEndpoint(projectId: string, endpointId: string, o?: CallOptions): Promise<EndpointOperationsResponse> {
+    return this.#endpointAction(projectId, endpointId, 'restart', o);
+  }
+
+  #endpointAction(projectId: string, endpointId: string, action: 'start' | 'suspend' | 'restart', o?: CallOptions): Promise<EndpointOperationsResponse> {
+    return this.#mutate(
+      {
+        method: 'POST',
+        route: `${P}/endpoints/{endpoint_id}/${action}`,
+        params: { project_id: projectId, endpoint_id: endpointId },
+        schema: EndpointOperationsResponse,
+        projectId,
+        operationsOf: (v) => v.operations,
+      },
+      o,
+    );
+  }
+
+  // ---- roles ----------------------------------------------------------------------------------------
+
+  /** Creates a role; the answer's `role.password` is the only time Neon sends it unasked. */
+  createRole(projectId: string, branchId: string, role: { name: string; no_login?: boolean }, o?: CallOptions): Promise<RoleOperationsResponse> {
+    return this.#mutate(
+      { method: 'POST', route: `${BR}/roles`, params: { project_id: projectId, branch_id: branchId }, body: { role }, schema: RoleOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  async listRoles(projectId: string, branchId: string, o?: CallOptions): Promise<Role[]> {
+    const v = await this.#read({ method: 'GET', route: `${BR}/roles`, params: { project_id: projectId, branch_id: branchId }, schema: RolesListResponse, projectId }, o);
+    return v.roles;
+  }
+
+  async getRole(projectId: string, branchId: string, roleName: string, o?: CallOptions): Promise<Role> {
+    const v = await this.#read(
+      { method: 'GET', route: `${BR}/roles/{role_name}`, params: { project_id: projectId, branch_id: branchId, role_name: roleName }, schema: RoleResponse, projectId },
+      o,
+    );
+    return v.role;
+  }
+
+  /** Deletes a role; `null` when it was already gone (204). */
+  deleteRole(projectId: string, branchId: string, roleName: string, o?: CallOptions): Promise<RoleOperationsResponse | null> {
+    return this.#mutateMaybeGone(
+      {
+        method: 'DELETE',
+        route: `${BR}/roles/{role_name}`,
+        params: { project_id: projectId, branch_id: branchId, role_name: roleName },
+        schema: RoleOperationsResponse,
+        projectId,
+        operationsOf: (v) => v.operations,
+      },
+      o,
+    );
+  }
+
+  /** The role's password. Rejects PreconditionFailedError (412) when the project does not store passwords. */
+  async revealRolePassword(projectId: string, branchId: string, roleName: string, o?: CallOptions): Promise<string> {
+    const v = await this.#read(
+      {
+        method: 'GET',
+        route: `${BR}/roles/{role_name}/reveal_password`,
+        params: { project_id: projectId, branch_id: branchId, role_name: roleName },
+        schema: RolePasswordResponse,
+        projectId,
+      },
+      o,
+    );
+    return v.password;
+  }
+
+  /** Sets a new generated password; the answer's `role.password` holds it. */
+  resetRolePassword(projectId: string, branchId: string, roleName: string, o?: CallOptions): Promise<RoleOperationsResponse> {
+    return this.#mutate(
+      {
+        method: 'POST',
+        route: `${BR}/roles/{role_name}/reset_password`,
+        params: { project_id: projectId, branch_id: branchId, role_name: roleName },
+        schema: RoleOperationsResponse,
+        projectId,
+        operationsOf: (v) => v.operations,
+      },
+      o,
+    );
+  }
+
+  // ---- databases ------------------------------------------------------------------------------------
+
+  createDatabase(projectId: string, branchId: string, database: { name: string; owner_name: string }, o?: CallOptions): Promise<DatabaseOperationsResponse> {
+    return this.#mutate(
+      { method: 'POST', route: `${BR}/databases`, params: { project_id: projectId, branch_id: branchId }, body: { database }, schema: DatabaseOperationsResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  async listDatabases(projectId: string, branchId: string, o?: CallOptions): Promise<Database[]> {
+    const v = await this.#read({ method: 'GET', route: `${BR}/databases`, params: { project_id: projectId, branch_id: branchId }, schema: DatabasesListResponse, projectId }, o);
+    return v.databases;
+  }
+
+  async getDatabase(projectId: string, branchId: string, databaseName: string, o?: CallOptions): Promise<Database> {
+    const v = await this.#read(
+      { method: 'GET', route: `${BR}/databases/{database_name}`, params: { project_id: projectId, branch_id: branchId, database_name: databaseName }, schema: DatabaseResponse, projectId },
+      o,
+    );
+    return v.database;
+  }
+
+  updateDatabase(
+    projectId: string,
+    branchId: string,
+    databaseName: string,
+    database: { name?: string; owner_name?: string },
+    o?: CallOptions,
+  ): Promise<DatabaseOperationsResponse> {
+    return this.#mutate(
+      {
+        method: 'PATCH',
+        route: `${BR}/databases/{database_name}`,
+        params: { project_id: projectId, branch_id: branchId, database_name: databaseName },
+        body: { database },
+        schema: DatabaseOperationsResponse,
+        projectId,
+        operationsOf: (v) => v.operations,
+      },
+      o,
+    );
+  }
+
+  /** Deletes a database; `null` when it was already gone (204). */
+  deleteDatabase(projectId: string, branchId: string, databaseName: string, o?: CallOptions): Promise<DatabaseOperationsResponse | null> {
+    return this.#mutateMaybeGone(
+      {
+        method: 'DELETE',
+        route: `${BR}/databases/{database_name}`,
+        params: { project_id: projectId, branch_id: branchId, database_name: databaseName },
+        schema: DatabaseOperationsResponse,
+        projectId,
+        operationsOf: (v) => v.operations,
+      },
+      o,
+    );
+  }
+
+  // ---- operations and connection URIs ---------------------------------------------------------------
+
+  async getOperation(projectId: string, operationId: string, o?: CallOptions): Promise<Operation> {
+    const v = await this.#read(
+      { method: 'GET', route: `${P}/operations/{operation_id}`, params: { project_id: projectId, operation_id: operationId }, schema: OperationResponse, projectId },
+      o,
+    );
+    return v.operation;
+  }
+
+  /** One page of the project's operations, newest first. */
+  listOperations(projectId: string, q: { limit?: number; cursor?: string } = {}, o?: CallOptions): Promise<z.infer<typeof OperationsListResponse>> {
+    return this.#read(
+      { method: 'GET', route: `${P}/operations`, params: { project_id: projectId }, query: { limit: q.limit, cursor: q.cursor }, schema: OperationsListResponse, projectId },
+      o,
+    );
+  }
+
+  /**
+   * Waits until the given operations (ids or the objects a mutation returned) have ended. Polls are
+   * shared with every other waiter on the project. Rejects OperationFailedError on failed/error/cancelled.
+   */
+  waitForOperations(projectId: string, operations: ReadonlyArray<string | Operation>, o?: CallOptions): Promise<Operation[]> {
+    return this.#scheduler.waitForOperations(this.account, projectId, operations, o?.signal);
+  }
+
+  /** A connection URI (with the role's password: never log it). `pooled` selects the `-pooler` host. */
+  async connectionUri(projectId: string, q: ConnectionUriInput, o?: CallOptions): Promise<string> {
+    const v = await this.#read(
+      {
+        method: 'GET',
+        route: `${P}/connection_uri`,
+        params: { project_id: projectId },
+        query: { database_name: q.databaseName, role_name: q.roleName, branch_id: q.branchId, endpoint_id: q.endpointId, pooled: q.pooled },
+        schema: ConnectionUriResponse,
+        projectId,
+      },
+      o,
+    );
+    return v.uri;
+  }
+
+  // ---- plumbing -------------------------------------------------------------------------------------
+
+  #read<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S>> {
+    return this.#run(c, 'read', false, o) as Promise<z.infer<S>>;
+  }
+
+  #mutate<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S>> {
+    return this.#run(c, 'mutation', false, o) as Promise<z.infer<S>>;
+  }
+
+  #mutateMaybeGone<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S> | null> {
+    return this.#run(c, 'mutation', true, o);
+  }
+
+  #run<S extends z.ZodType>(c: Call<S>, kind: CallKind, allowNoContent: boolean, o?: CallOptions): Promise<z.infer<S> | null> {
+    return this.#scheduler.run({
+      account: this.account,
+      projectId: c.projectId,
+      kind,
+      method: c.method,
+      route: c.route,
+      signal: o?.signal,
+      attempt: async (attempt) => {
+        const answer = await this.#http.send({
+          method: c.method,
+          route: c.route,
+          schema: c.schema,
+          attempt,
+          allowNoContent,
+          projectId: c.projectId,
+          signal: o?.signal,
+          ...(c.params ? { params: c.params } : {}),
+          ...(c.query ? { query: c.query } : {}),
+          ...(c.body !== undefined ? { body: c.body } : {}),
+        });
+        const value = answer.value;
+        return {
+          value,
+          status: answer.status,
+          requestId: answer.requestId,
+          ...(value !== null && c.operationsOf ? { operations: c.operationsOf(value) } : {}),
+          ...(value !== null && c.projectOf ? { projectId: c.projectOf(value) } : {}),
+        };
+      },
+    });
+  }
+}

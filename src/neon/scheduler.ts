@@ -1,0 +1,776 @@
+/**
+ * NeonScheduler: the ONE place in the process through which every Neon API call goes.
+ *
+ * - A RateBudget per account (API key, or an explicit account name shared by several keys of one Neon
+ *   account): Neon's limits are per account, so that is the unit of the budget.
+ * - A ProjectLane per (account, project): mutations on a project run one at a time and only when the
+ *   project has no operation in flight (known from the operations our mutations returned, and after a
+ *   423 or an unknown outcome from polling the project's operations), so 423 is the exception. Reads are
+ *   never gated by a lane. Calls without a project (create/list projects) use the account's own lane.
+ * - Round-robin across lanes with ready work, so one busy project cannot starve the others.
+ * - Retries only what is safe (see `run`), with bounded, jittered backoff.
+ * - Operation waits are shared per lane: one `GET /projects/{id}/operations` per poll round answers every
+ *   waiter of that project.
+ * - Observable through `stats()` and `onEvent()`; clock, randomness and limits are injected.
+ */
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../clock.ts';
+import {
+  LockedError,
+  NeonApiError,
+  OperationFailedError,
+  OutcomeUnknownError,
+  RateLimitedError,
+  ServerError,
+  TransportError,
+} from './errors.ts';
+import { fullJitterBackoff, neonRateLimits, RateBudget, type BackoffPolicy, type RateLimits, type RateSlot } from './rate-budget.ts';
+import { inFlightStatuses, successStatuses, type Operation, type OperationsListResponse } from './schemas.ts';
+
+export type CallKind = 'read' | 'mutation';
+
+/** One attempt's successful answer, as the client hands it back to the scheduler. */
+export interface AttemptResult<T> {
+  value: T;
+  status: number;
+  requestId: string;
+  /** Operations the mutation started; the lane waits for them before the next mutation. */
+  operations?: readonly Operation[];
+  /** The project the call turned out to concern (create project learns it from the answer). */
+  projectId?: string;
+}
+
+export interface CallSpec<T> {
+  /** Budget key: the account this API key belongs to. */
+  account: string;
+  /** The Neon project this call concerns; undefined for account-level calls (create/list projects). */
+  projectId?: string | undefined;
+  kind: CallKind;
+  method: string;
+  /** Route template, e.g. `/projects/{project_id}/branches`. */
+  route: string;
+  /** Performs one HTTP attempt. Throws a NeonApiError (never a raw error) on failure. */
+  attempt: (attempt: number) => Promise<AttemptResult<T>>;
+  signal?: AbortSignal | undefined;
+}
+
+/** How the scheduler reads a project's operations; provided by the client that owns the account's key. */
+export interface OperationsSource {
+  listOperations(projectId: string, options: { limit: number; cursor?: string }): Promise<OperationsListResponse>;
+  getOperation(projectId: string, operationId: string): Promise<Operation>;
+}
+
+export interface OperationPollPolicy {
+  /** Delay before the first poll round of a waiting streak, in ms. */
+  initialMs: number;
+  /** Upper bound of the delay between rounds, in ms. */
+  maxMs: number;
+  /** Growth of the delay from one round to the next while waiters remain. */
+  factor: number;
+  /** Operations per page requested from `GET /projects/{id}/operations` (1–1000). */
+  pageSize: number;
+  /** Pages read per round at most when a waited operation is not on the first page. */
+  maxPages: number;
+}
+
+export interface RetryPolicy {
+  /** Attempts for retryable failures (GETs on 5xx/transport, 503, unsent requests). */
+  maxAttempts: number;
+  /** Attempts while Neon keeps answering 429. */
+  maxRateLimitedAttempts: number;
+  /** Attempts while Neon keeps answering 423. */
+  maxLockedAttempts: number;
+  backoff: BackoffPolicy;
+}
+
+export interface NeonSchedulerOptions {
+  clock?: Clock;
+  /** Returns a number in [0, 1); injected so jitter is deterministic in tests. */
+  random?: () => number;
+  /** Per-account limits. Default: Neon's documented 700/min and 40 rps per route. */
+  limits?: RateLimits;
+  /** Requests in flight at once across the process. Default 16. */
+  maxConcurrent?: number;
+  retry?: Partial<RetryPolicy>;
+  operationPoll?: Partial<OperationPollPolicy>;
+  /** Slowdown after a 429: fraction kept (default 0.5) and linear recovery time (default one window). */
+  slowdownFactor?: number;
+  recoveryMs?: number;
+  logger?: Logger;
+}
+
+export type SchedulerEvent =
+  | {
+      type: 'request';
+      account: string;
+      projectId: string | undefined;
+      method: string;
+      route: string;
+      /** 0 when no response was received. */
+      status: number;
+      durationMs: number;
+      queueWaitMs: number;
+      attempt: number;
+      requestId: string;
+      /** What the scheduler did with the answer. */
+      outcome: 'ok' | 'retry' | 'error' | 'outcome-unknown';
+    }
+  | { type: 'rate-limited'; account: string; route: string; pauseMs: number; retryAfterMs: number | undefined }
+  | { type: 'locked'; account: string; projectId: string | undefined; route: string }
+  | { type: 'operations-poll'; account: string; projectId: string; waiters: number; pages: number };
+
+export interface RouteStats {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+export interface SchedulerStats {
+  /** Calls waiting for their lane, the budget or a concurrency slot. */
+  queued: number;
+  inFlight: number;
+  lanes: number;
+  /** Keyed `METHOD route status`, e.g. `GET /projects/{project_id} 200`; status 0 = no response. */
+  requests: Record<string, RouteStats>;
+  rateLimited: number;
+  locked: number;
+  retries: number;
+  outcomeUnknown: number;
+  /** Time calls spent queued before being sent. */
+  queueWait: { count: number; totalMs: number; maxMs: number };
+  operationPollRounds: number;
+  operationListRequests: number;
+  /** Operations whose end a waiter learned from a poll round. */
+  operationsWaited: number;
+}
+
+interface Waiter {
+  route: string;
+  kind: CallKind;
+  enqueuedAt: number;
+  grant: (slot: RateSlot, waitMs: number) => void;
+  reject: (reason: unknown) => void;
+}
+
+type OpWaiter =
+  | {
+      kind: 'ops';
+      ids: Set<string>;
+      resolve: (ops: Operation[]) => void;
+      reject: (e: unknown) => void;
+      /** Gate waits ignore failed operations: a failure ends the operation just the same. */
+      ignoreFailures: boolean;
+    }
+  | { kind: 'idle'; resolve: (ops: Operation[]) => void; reject: (e: unknown) => void; ignoreFailures: true };
+
+/** The queue and mutation gate of one Neon project (or of an account's project-less calls). */
+class ProjectLane {
+  readonly key: string;
+  readonly account: string;
+  readonly projectId: string | undefined;
+  readonly reads: Waiter[] = [];
+  readonly mutations: Waiter[] = [];
+  mutationActive = false;
+  /** Operations our mutations started that have not been seen to end. */
+  readonly pendingOps = new Set<string>();
+  /** Something may be in flight that we do not know (after a 423 or an unknown outcome). */
+  drainNeeded = false;
+  gateBusy = false;
+  preferMutation = false;
+  readonly opWaiters: OpWaiter[] = [];
+  polling = false;
+
+  constructor(key: string, account: string, projectId: string | undefined) {
+    this.key = key;
+    this.account = account;
+    this.projectId = projectId;
+  }
+
+  get gateOpen(): boolean {
+    return !this.mutationActive && this.pendingOps.size === 0 && !this.drainNeeded && !this.gateBusy;
+  }
+
+  get hasQueued(): boolean {
+    return this.reads.length > 0 || this.mutations.length > 0;
+  }
+}
+
+interface AccountState {
+  budget: RateBudget;
+  source: OperationsSource | undefined;
+}
+
+const OPERATIONS_ROUTE = '/projects/{project_id}/operations';
+
+export class NeonScheduler {
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #limits: RateLimits;
+  readonly #maxConcurrent: number;
+  readonly #retry: RetryPolicy;
+  readonly #poll: OperationPollPolicy;
+  readonly #slowdownFactor: number | undefined;
+  readonly #recoveryMs: number | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #accounts = new Map<string, AccountState>();
+  readonly #lanes = new Map<string, ProjectLane>();
+  /** Lanes with queued calls, in round-robin order. */
+  #ring: ProjectLane[] = [];
+  #cursor = 0;
+  #inFlight = 0;
+  #queued = 0;
+  #pumpScheduled = false;
+  #timer: { at: number; abort: AbortController } | undefined;
+  readonly #listeners = new Set<(event: SchedulerEvent) => void>();
+  readonly #stats = {
+    requests: new Map<string, RouteStats>(),
+    rateLimited: 0,
+    locked: 0,
+    retries: 0,
+    outcomeUnknown: 0,
+    queueWait: { count: 0, totalMs: 0, maxMs: 0 },
+    operationPollRounds: 0,
+    operationListRequests: 0,
+    operationsWaited: 0,
+  };
+
+  constructor(options: NeonSchedulerOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#limits = options.limits ?? neonRateLimits;
+    this.#maxConcurrent = options.maxConcurrent ?? 16;
+    this.#retry = {
+      maxAttempts: 5,
+      maxRateLimitedAttempts: 12,
+      maxLockedAttempts: 12,
+      backoff: { baseMs: 250, capMs: 10_000 },
+      ...options.retry,
+    };
+    this.#poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, pageSize: 50, maxPages: 4, ...options.operationPoll };
+    this.#slowdownFactor = options.slowdownFactor;
+    this.#recoveryMs = options.recoveryMs;
+    this.#logger = options.logger;
+  }
+
+  /**
+   * Registers an account (budget key). Several clients may register the same account: they share its
+   * budget; the last registered source is used to poll operations.
+   */
+  registerAccount(account: string, source?: OperationsSource): void {
+    const state = this.#account(account);
+    if (source) state.source = source;
+  }
+
+  /** The account's budget (for inspection in tests and metrics). */
+  budget(account: string): RateBudget {
+    return this.#account(account).budget;
+  }
+
+  /** Subscribes to scheduler events; returns the unsubscribe function. */
+  onEvent(listener: (event: SchedulerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  stats(): SchedulerStats {
+    return {
+      queued: this.#queued,
+      inFlight: this.#inFlight,
+      lanes: this.#lanes.size,
+      requests: Object.fromEntries([...this.#stats.requests].map(([k, v]) => [k, { ...v }])),
+      rateLimited: this.#stats.rateLimited,
+      locked: this.#stats.locked,
+      retries: this.#stats.retries,
+      outcomeUnknown: this.#stats.outcomeUnknown,
+      queueWait: { ...this.#stats.queueWait },
+      operationPollRounds: this.#stats.operationPollRounds,
+      operationListRequests: this.#stats.operationListRequests,
+      operationsWaited: this.#stats.operationsWaited,
+    };
+  }
+
+  /**
+   * Runs one API call through the budget and the project's lane.
+   *
+   * Retries: 429 (always, after the account-wide pause), 423 (after the project's operations drain),
+   * 503, failures before the request was sent, and for reads also other 5xx and transport failures.
+   * A mutation that may have been applied (5xx other than 503, 524, reset, timeout, unreadable success
+   * body) is never retried: it rejects with OutcomeUnknownError. Everything else rejects with its typed
+   * error on the first occurrence.
+   */
+  async run<T>(spec: CallSpec<T>): Promise<T> {
+    const account = this.#account(spec.account);
+    const lane = this.#lane(spec.account, spec.projectId);
+    for (let attempt = 1; ; attempt++) {
+      const { slot, waitMs } = await this.#acquire(lane, spec);
+      const started = this.#clock.now();
+      let result: AttemptResult<T> | undefined;
+      let error: NeonApiError | undefined;
+      try {
+        result = await spec.attempt(attempt);
+      } catch (e) {
+        error = e instanceof NeonApiError ? e : transportFromUnknown(e, spec);
+      }
+      const durationMs = this.#clock.now() - started;
+      slot.release();
+      this.#inFlight--;
+
+      if (result) {
+        account.budget.onAnswered();
+        if (spec.kind === 'mutation') lane.mutationActive = false;
+        const target = result.projectId !== undefined ? this.#lane(spec.account, result.projectId) : lane;
+        if (target.projectId !== undefined) this.#track(target, result.operations ?? []);
+        this.#record(spec, result.status, durationMs, waitMs, attempt, result.requestId, 'ok');
+        this.#kick();
+        return result.value;
+      }
+
+      const err = error as NeonApiError;
+      const decision = this.#decide(spec, err, attempt);
+      if (spec.kind === 'mutation') {
+        lane.mutationActive = false;
+        // After a 423 or an unknown outcome, something we did not start (or did not hear about) may be in
+        // flight on the project: the next mutation waits until the project's operations drain.
+        if ((err instanceof LockedError || decision.outcome === 'outcome-unknown') && lane.projectId !== undefined) {
+          lane.drainNeeded = true;
+        }
+      }
+      if (!(err instanceof RateLimitedError)) account.budget.onAnswered();
+      this.#record(spec, err.status, durationMs, waitMs, attempt, err.requestId, decision.outcome);
+      this.#kick();
+
+      if (decision.outcome === 'retry') {
+        this.#stats.retries++;
+        if (decision.delayMs > 0) await this.#clock.sleep(decision.delayMs, spec.signal);
+        continue;
+      }
+      if (decision.outcome === 'outcome-unknown') {
+        this.#stats.outcomeUnknown++;
+        throw new OutcomeUnknownError(err);
+      }
+      throw err;
+    }
+  }
+
+  #decide(
+    spec: CallSpec<unknown>,
+    err: NeonApiError,
+    attempt: number,
+  ): { outcome: 'retry' | 'error' | 'outcome-unknown'; delayMs: number } {
+    const backoff = () => fullJitterBackoff(attempt, this.#retry.backoff, this.#random);
+    if (err instanceof RateLimitedError) {
+      this.#stats.rateLimited++;
+      const pauseMs = this.#account(spec.account).budget.onRateLimited(err.retryAfterMs);
+      this.#emit({ type: 'rate-limited', account: spec.account, route: spec.route, pauseMs, retryAfterMs: err.retryAfterMs });
+      this.#logger?.warn({ route: spec.route, request_id: err.requestId, pause_ms: pauseMs }, 'Neon rate limit hit; slowing the account down');
+      // The account-wide pause in the budget holds this call back too; no separate sleep.
+      return { outcome: attempt < this.#retry.maxRateLimitedAttempts ? 'retry' : 'error', delayMs: 0 };
+    }
+    if (err instanceof LockedError) {
+      this.#stats.locked++;
+      this.#emit({ type: 'locked', account: spec.account, projectId: spec.projectId, route: spec.route });
+      // The lane drains the project's operations first; the short backoff covers 423s that no listed
+      // operation explains (an endpoint in a transitional state).
+      return { outcome: attempt < this.#retry.maxLockedAttempts ? 'retry' : 'error', delayMs: backoff() };
+    }
+    const retryable =
+      (err instanceof ServerError && err.status === 503) ||
+      (err instanceof TransportError && !err.mayHaveApplied) ||
+      (spec.kind === 'read' && (err instanceof ServerError || err instanceof TransportError));
+    if (retryable) {
+      return { outcome: attempt < this.#retry.maxAttempts ? 'retry' : 'error', delayMs: backoff() };
+    }
+    if (spec.kind === 'mutation' && err.mayHaveApplied) return { outcome: 'outcome-unknown', delayMs: 0 };
+    return { outcome: 'error', delayMs: 0 };
+  }
+
+  /**
+   * Waits until every listed operation of `projectId` has ended. One poll round (normally one
+   * `GET /projects/{id}/operations`) serves all waiters of the project. Resolves with the operations'
+   * final state; rejects with OperationFailedError when one ended `failed`, `error` or `cancelled`.
+   */
+  async waitForOperations(
+    account: string,
+    projectId: string,
+    operations: ReadonlyArray<string | Operation>,
+    signal?: AbortSignal,
+  ): Promise<Operation[]> {
+    const done: Operation[] = [];
+    const ids = new Set<string>();
+    for (const op of operations) {
+      if (typeof op !== 'string' && !inFlightStatuses.has(op.status)) {
+        if (!successStatuses.has(op.status)) throw new OperationFailedError(op);
+        done.push(op);
+      } else {
+        ids.add(typeof op === 'string' ? op : op.id);
+      }
+    }
+    if (ids.size === 0) return done;
+    const lane = this.#lane(account, projectId);
+    const finished = await this.#addOpWaiter(
+      lane,
+      (resolve, reject) => ({ kind: 'ops', ids, resolve, reject, ignoreFailures: false }),
+      signal,
+    );
+    return [...done, ...finished];
+  }
+
+  // ---- queue and dispatch -------------------------------------------------------------------------
+
+  #account(account: string): AccountState {
+    let state = this.#accounts.get(account);
+    if (!state) {
+      state = {
+        budget: new RateBudget({
+          limits: this.#limits,
+          clock: this.#clock,
+          random: this.#random,
+          backoff: this.#retry.backoff,
+          ...(this.#slowdownFactor !== undefined ? { slowdownFactor: this.#slowdownFactor } : {}),
+          ...(this.#recoveryMs !== undefined ? { recoveryMs: this.#recoveryMs } : {}),
+        }),
+        source: undefined,
+      };
+      this.#accounts.set(account, state);
+    }
+    return state;
+  }
+
+  #lane(account: string, projectId: string | undefined): ProjectLane {
+    const key = `${account}\u0000${projectId ?? ''}`;
+    let lane = this.#lanes.get(key);
+    if (!lane) {
+      lane = new ProjectLane(key, account, projectId);
+      this.#lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  #acquire(lane: ProjectLane, spec: CallSpec<unknown>): Promise<{ slot: RateSlot; waitMs: number }> {
+    return new Promise((resolve, reject) => {
+      const signal = spec.signal;
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const queue = spec.kind === 'mutation' ? lane.mutations : lane.reads;
+      const onAbort = () => {
+        const i = queue.indexOf(waiter);
+        if (i >= 0) {
+          queue.splice(i, 1);
+          this.#queued--;
+        }
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        route: spec.route,
+        kind: spec.kind,
+        enqueuedAt: this.#clock.now(),
+        grant: (slot, waitMs) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve({ slot, waitMs });
+        },
+        reject,
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      queue.push(waiter);
+      this.#queued++;
+      if (!this.#ring.includes(lane)) this.#ring.push(lane);
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  /** Grants as many queued calls as the budgets allow, one lane at a time in round-robin order. */
+  #pump(): void {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (;;) {
+      if (this.#inFlight >= this.#maxConcurrent) return;
+      this.#ring = this.#ring.filter((l) => l.hasQueued);
+      const n = this.#ring.length;
+      if (n === 0) return;
+      const now = this.#clock.now();
+      let granted = false;
+      earliest = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < n; i++) {
+        const index = (this.#cursor + i) % n;
+        const lane = this.#ring[index] as ProjectLane;
+        const budget = this.#account(lane.account).budget;
+        const pick = this.#pick(lane, budget, now);
+        if (pick.waiter) {
+          this.#grant(lane, pick.waiter, budget, now);
+          this.#cursor = index + 1;
+          granted = true;
+          break;
+        }
+        earliest = Math.min(earliest, pick.at);
+      }
+      if (!granted) break;
+    }
+    if (Number.isFinite(earliest)) this.#wakeAt(earliest);
+  }
+
+  /** The call this lane may send now, or when it could. Alternates reads and mutations within a lane. */
+  #pick(lane: ProjectLane, budget: RateBudget, now: number): { waiter?: Waiter; at: number } {
+    const candidates: Waiter[] = [];
+    const read = lane.reads[0];
+    let mutation = lane.mutations[0];
+    if (mutation && !lane.gateOpen) {
+      if (lane.projectId !== undefined && !lane.mutationActive && !lane.gateBusy) void this.#openGate(lane);
+      mutation = undefined;
+    }
+    if (lane.preferMutation) {
+      if (mutation) candidates.push(mutation);
+      if (read) candidates.push(read);
+    } else {
+      if (read) candidates.push(read);
+      if (mutation) candidates.push(mutation);
+    }
+    let at = Number.POSITIVE_INFINITY;
+    for (const w of candidates) {
+      const available = budget.availableAt(w.route, now);
+      if (available <= now) return { waiter: w, at: now };
+      at = Math.min(at, available);
+    }
+    return { at };
+  }
+
+  #grant(lane: ProjectLane, waiter: Waiter, budget: RateBudget, now: number): void {
+    const queue = waiter.kind === 'mutation' ? lane.mutations : lane.reads;
+    queue.splice(queue.indexOf(waiter), 1);
+    this.#queued--;
+    if (waiter.kind === 'mutation' && lane.projectId !== undefined) lane.mutationActive = true;
+    lane.preferMutation = waiter.kind === 'read';
+    this.#inFlight++;
+    const waitMs = now - waiter.enqueuedAt;
+    const qw = this.#stats.queueWait;
+    qw.count++;
+    qw.totalMs += waitMs;
+    qw.maxMs = Math.max(qw.maxMs, waitMs);
+    waiter.grant(budget.take(waiter.route), waitMs);
+  }
+
+  #wakeAt(at: number): void {
+    if (this.#timer && this.#timer.at <= at) return;
+    this.#timer?.abort.abort();
+    const abort = new AbortController();
+    this.#timer = { at, abort };
+    this.#clock
+      .sleep(Math.max(0, at - this.#clock.now()), abort.signal)
+      .then(
+        () => {
+          if (this.#timer?.abort === abort) this.#timer = undefined;
+          this.#pump();
+        },
+        () => undefined,
+      );
+  }
+
+  // ---- project lanes and operations ---------------------------------------------------------------
+
+  #track(lane: ProjectLane, operations: readonly Operation[]): void {
+    for (const op of operations) {
+      if (inFlightStatuses.has(op.status)) lane.pendingOps.add(op.id);
+    }
+  }
+
+  /** Waits for the lane's known operations and, if needed, for the project to drain; then reopens it. */
+  async #openGate(lane: ProjectLane): Promise<void> {
+    lane.gateBusy = true;
+    const waited = [...lane.pendingOps];
+    try {
+      await this.#addOpWaiter(lane, (resolve, reject) => ({ kind: 'idle', resolve, reject, ignoreFailures: true }));
+    } catch (e) {
+      // The poll itself failed (after its own retries) or the project is gone: reopen anyway; a
+      // mutation that then meets a 423 is retried, one that meets a 404 reports it to its caller.
+      this.#logger?.debug({ project_id: lane.projectId, err: e instanceof Error ? e.message : String(e) }, 'operation drain ended with an error');
+    } finally {
+      for (const id of waited) lane.pendingOps.delete(id);
+      lane.drainNeeded = false;
+      lane.gateBusy = false;
+      this.#kick();
+    }
+  }
+
+  #addOpWaiter(
+    lane: ProjectLane,
+    make: (resolve: (ops: Operation[]) => void, reject: (e: unknown) => void) => OpWaiter,
+    signal?: AbortSignal,
+  ): Promise<Operation[]> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const waiter = make(
+        (ops) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(ops);
+        },
+        (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+      const onAbort = () => {
+        const i = lane.opWaiters.indexOf(waiter);
+        if (i >= 0) lane.opWaiters.splice(i, 1);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      lane.opWaiters.push(waiter);
+      if (!lane.polling) void this.#pollLoop(lane);
+    });
+  }
+
+  /** One loop per lane while it has waiters: sleep, one poll round for all waiters, settle, repeat. */
+  async #pollLoop(lane: ProjectLane): Promise<void> {
+    lane.polling = true;
+    let delay = this.#poll.initialMs;
+    try {
+      while (lane.opWaiters.length > 0) {
+        await this.#clock.sleep(delay);
+        delay = Math.min(this.#poll.maxMs, delay * this.#poll.factor);
+        if (lane.opWaiters.length === 0) break;
+        await this.#pollRound(lane);
+      }
+    } finally {
+      lane.polling = false;
+    }
+  }
+
+  async #pollRound(lane: ProjectLane): Promise<void> {
+    const projectId = lane.projectId as string;
+    const source = this.#account(lane.account).source;
+    const waiters = [...lane.opWaiters];
+    if (!source) {
+      const e = new Error(`no operations source registered for account ${lane.account}`);
+      for (const w of waiters) this.#settle(lane, w, () => w.reject(e));
+      return;
+    }
+    this.#stats.operationPollRounds++;
+    const seen = new Map<string, Operation>();
+    let anyInFlight = false;
+    let pages = 0;
+    try {
+      let cursor: string | undefined;
+      for (;;) {
+        pages++;
+        this.#stats.operationListRequests++;
+        const page = await source.listOperations(projectId, {
+          limit: this.#poll.pageSize,
+          ...(cursor !== undefined ? { cursor } : {}),
+        });
+        for (const op of page.operations) {
+          seen.set(op.id, op);
+          if (pages === 1 && inFlightStatuses.has(op.status)) anyInFlight = true;
+        }
+        const missing = waiters.some((w) => w.kind === 'ops' && [...w.ids].some((id) => !seen.has(id)));
+        cursor = page.pagination?.cursor;
+        if (!missing || !cursor || page.operations.length < this.#poll.pageSize || pages >= this.#poll.maxPages) break;
+      }
+      // Operations older than the pages we read are fetched one by one (rare: an old id was waited on).
+      for (const w of waiters) {
+        if (w.kind !== 'ops') continue;
+        for (const id of w.ids) {
+          if (!seen.has(id)) seen.set(id, await source.getOperation(projectId, id));
+        }
+      }
+    } catch (e) {
+      for (const w of waiters) this.#settle(lane, w, () => w.reject(e));
+      return;
+    }
+    this.#emit({ type: 'operations-poll', account: lane.account, projectId, waiters: waiters.length, pages });
+
+    for (const w of waiters) {
+      if (w.kind === 'idle') {
+        const pendingDone = [...lane.pendingOps].every((id) => {
+          const op = seen.get(id);
+          return op === undefined || !inFlightStatuses.has(op.status);
+        });
+        if (!anyInFlight && pendingDone) this.#settle(lane, w, () => w.resolve([]));
+        continue;
+      }
+      const ops = [...w.ids].map((id) => seen.get(id) as Operation);
+      if (ops.some((op) => inFlightStatuses.has(op.status))) continue;
+      this.#stats.operationsWaited += ops.length;
+      const failed = ops.find((op) => !successStatuses.has(op.status));
+      if (failed && !w.ignoreFailures) this.#settle(lane, w, () => w.reject(new OperationFailedError(failed)));
+      else this.#settle(lane, w, () => w.resolve(ops));
+    }
+  }
+
+  #settle(lane: ProjectLane, waiter: OpWaiter, settle: () => void): void {
+    const i = lane.opWaiters.indexOf(waiter);
+    if (i >= 0) lane.opWaiters.splice(i, 1);
+    settle();
+  }
+
+  // ---- observability ------------------------------------------------------------------------------
+
+  #record(
+    spec: CallSpec<unknown>,
+    status: number,
+    durationMs: number,
+    queueWaitMs: number,
+    attempt: number,
+    requestId: string,
+    outcome: 'ok' | 'retry' | 'error' | 'outcome-unknown',
+  ): void {
+    const key = `${spec.method} ${spec.route} ${status}`;
+    let s = this.#stats.requests.get(key);
+    if (!s) {
+      s = { count: 0, totalMs: 0, maxMs: 0 };
+      this.#stats.requests.set(key, s);
+    }
+    s.count++;
+    s.totalMs += durationMs;
+    s.maxMs = Math.max(s.maxMs, durationMs);
+    this.#emit({
+      type: 'request',
+      account: spec.account,
+      projectId: spec.projectId,
+      method: spec.method,
+      route: spec.route,
+      status,
+      durationMs,
+      queueWaitMs,
+      attempt,
+      requestId,
+      outcome,
+    });
+  }
+
+  #emit(event: SchedulerEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (e) {
+        this.#logger?.warn({ err: e instanceof Error ? e.message : String(e) }, 'scheduler event listener threw');
+      }
+    }
+  }
+}
+
+function transportFromUnknown(e: unknown, spec: CallSpec<unknown>): NeonApiError {
+  return new TransportError({
+    status: 0,
+    code: '',
+    neonMessage: e instanceof Error ? e.message : String(e),
+    requestId: '',
+    method: spec.method,
+    route: spec.route,
+    mayHaveApplied: spec.kind === 'mutation',
+    cause: e,
+  });
+}
+
+export { OPERATIONS_ROUTE };
