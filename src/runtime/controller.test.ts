@@ -1,0 +1,170 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Controller, specOrMetadataChanged, type InformerSource, type ReconcileOutcome } from './controller.ts';
+import { FakeClock, flushMicrotasks } from './fake-clock.ts';
+import { FakeTransport } from './fake-transport.ts';
+import { Informer } from './informer.ts';
+import { coreResources, KubeApiError, KubeClient, resourcePath, resourceTypeId, type KubeObject, type ResourceType } from './kube-client.ts';
+import { TerminalError, type ObjectKey, type ReconcileResult } from './reconcile.ts';
+
+const log = pino({ level: 'silent' });
+const branches: ResourceType = { group: 'example.dev', version: 'v1', plural: 'branches', kind: 'Branch', namespaced: true };
+const projects: ResourceType = { group: 'example.dev', version: 'v1', plural: 'projects', kind: 'Project', namespaced: true };
+
+interface Branch extends KubeObject {
+  spec?: { project: string };
+}
+
+const branch = (name: string, rv: string, extra: Partial<Branch['metadata']> = {}, project = 'p1'): Branch => ({
+  metadata: { namespace: 'ns', name, resourceVersion: rv, generation: 1, ...extra },
+  spec: { project },
+});
+
+function setup(reconcile: (key: ObjectKey, calls: number) => Promise<ReconcileResult>, extra: { resyncPeriodMs?: number; predicate?: boolean } = {}) {
+  const clock = new FakeClock();
+  const transport = new FakeTransport();
+  const initial = new Map<string, KubeObject[]>();
+  transport.handle = (req) => ({ metadata: { resourceVersion: '1' }, items: initial.get(req.path) ?? [] });
+  const client = new KubeClient(transport);
+  const informers = new Map<string, Informer>();
+  const source: InformerSource = {
+    informer: <T extends KubeObject>(type: ResourceType) => {
+      let informer = informers.get(resourceTypeId(type));
+      if (!informer) informers.set(resourceTypeId(type), (informer = new Informer({ client, type, clock, log, random: () => 0 })));
+      return informer as unknown as Informer<T>;
+    },
+  };
+  const keys: string[] = [];
+  const outcomes: ReconcileOutcome[] = [];
+  const controller = new Controller<Branch>({
+    name: 'branch',
+    resource: branches,
+    informers: source,
+    clock,
+    log,
+    random: () => 0.5,
+    backoff: { baseMs: 1_000, capMs: 10_000 },
+    reconciler: (key) => {
+      keys.push(`${key.namespace}/${key.name}`);
+      return reconcile(key, keys.length);
+    },
+    onReconciled: (o) => outcomes.push(o.outcome),
+    ...(extra.resyncPeriodMs ? { resyncPeriodMs: extra.resyncPeriodMs } : {}),
+    ...(extra.predicate ? { updatePredicate: specOrMetadataChanged } : {}),
+  });
+  const watchOf = (type: ResourceType) => transport.watches.filter((w) => w.path === resourcePath(type) && !w.closed).at(-1);
+  const start = async () => {
+    for (const i of informers.values()) i.start();
+    await flushMicrotasks();
+    controller.start();
+    await flushMicrotasks();
+  };
+  return { clock, controller, keys, outcomes, initial, watchOf, start, informers };
+}
+
+describe('Controller', () => {
+  it('reconciles each listed object once, then on changes, and not on status-only updates with the predicate', async () => {
+    const t = setup(async () => undefined, { predicate: true });
+    t.initial.set(resourcePath(branches), [branch('b1', '1'), branch('b2', '2')]);
+    await t.start();
+    expect(t.keys.sort()).toEqual(['ns/b1', 'ns/b2']);
+    const w = t.watchOf(branches);
+    w?.send({ type: 'MODIFIED', object: branch('b1', '3') }); // status-only: same generation
+    await flushMicrotasks();
+    expect(t.keys).toHaveLength(2);
+    w?.send({ type: 'MODIFIED', object: branch('b1', '4', { generation: 2 }) });
+    w?.send({ type: 'DELETED', object: branch('b2', '5') });
+    await flushMicrotasks();
+    expect(t.keys.slice(2).sort()).toEqual(['ns/b1', 'ns/b2']);
+  });
+
+  it('retries errors with backoff, conflicts quietly, and drops terminal errors', async () => {
+    const errors = [new Error('neon down'), new KubeApiError(409, 'Conflict', 'modified'), new TerminalError('invalid spec')];
+    const t = setup(async (_key, calls) => {
+      const err = errors[calls - 1];
+      if (err) throw err;
+    });
+    t.initial.set(resourcePath(branches), [branch('b1', '1')]);
+    await t.start();
+    expect(t.outcomes).toEqual(['error']);
+    await t.clock.advance(1_000);
+    expect(t.outcomes).toEqual(['error', 'conflict']);
+    await t.clock.advance(2_000); // second failure → 2s
+    expect(t.outcomes).toEqual(['error', 'conflict', 'terminal']);
+    await t.clock.advance(600_000);
+    expect(t.keys).toHaveLength(3); // terminal: not retried
+    t.watchOf(branches)?.send({ type: 'MODIFIED', object: branch('b1', '9', { generation: 2 }) });
+    await flushMicrotasks();
+    expect(t.outcomes).toEqual(['error', 'conflict', 'terminal', 'success']); // …until the object changes
+  });
+
+  it('honours requeueAfter and the resync period', async () => {
+    const t = setup(async (_key, calls) => (calls === 1 ? { requeueAfter: 5_000 } : undefined), { resyncPeriodMs: 60_000 });
+    t.initial.set(resourcePath(branches), [branch('b1', '1')]);
+    await t.start();
+    await t.clock.advance(5_000);
+    expect(t.keys).toHaveLength(2);
+    await t.clock.advance(59_999); // random 0.5 → no jitter offset
+    expect(t.keys).toHaveLength(2);
+    await t.clock.advance(1);
+    expect(t.keys).toHaveLength(3);
+  });
+
+  it('requeues the owner when an owned Secret changes', async () => {
+    const t = setup(async () => undefined);
+    t.controller.watchOwned(coreResources.secret);
+    await t.start();
+    t.watchOf(coreResources.secret)?.send({
+      type: 'ADDED',
+      object: {
+        metadata: {
+          namespace: 'ns',
+          name: 'b1-conn',
+          resourceVersion: '3',
+          ownerReferences: [
+            { apiVersion: 'example.dev/v1', kind: 'Branch', name: 'b1', uid: 'u1', controller: true },
+            { apiVersion: 'other.dev/v1', kind: 'Branch', name: 'foreign', uid: 'u2' },
+          ],
+        },
+      },
+    });
+    await flushMicrotasks();
+    expect(t.keys).toEqual(['ns/b1']);
+  });
+
+  it('requeues dependents when what they reference changes, via the reference index', async () => {
+    const t = setup(async () => undefined);
+    t.initial.set(resourcePath(branches), [branch('b1', '1', {}, 'p1'), branch('b2', '2', {}, 'p2'), branch('b3', '3', {}, 'p1')]);
+    const index = t.controller.watchReferences(projects, (b) => (b.spec ? [{ namespace: 'ns', name: b.spec.project }] : []));
+    await t.start();
+    t.keys.length = 0;
+    expect(index.dependentsOf('ns/p1').sort()).toEqual(['ns/b1', 'ns/b3']);
+    t.watchOf(projects)?.send({ type: 'ADDED', object: { metadata: { namespace: 'ns', name: 'p1', resourceVersion: '7' } } });
+    await flushMicrotasks();
+    expect(t.keys.sort()).toEqual(['ns/b1', 'ns/b3']);
+    // b3 moves to p2: the index follows.
+    t.watchOf(branches)?.send({ type: 'MODIFIED', object: branch('b3', '8', { generation: 2 }, 'p2') });
+    await flushMicrotasks();
+    t.keys.length = 0;
+    t.watchOf(projects)?.send({ type: 'MODIFIED', object: { metadata: { namespace: 'ns', name: 'p1', resourceVersion: '9' } } });
+    await flushMicrotasks();
+    expect(t.keys).toEqual(['ns/b1']);
+  });
+
+  it('stop() lets the in-flight reconcile finish and takes no more work', async () => {
+    const releases: Array<() => void> = [];
+    const t = setup(() => new Promise<undefined>((resolve) => releases.push(() => resolve(undefined))));
+    t.initial.set(resourcePath(branches), [branch('b1', '1'), branch('b2', '2')]);
+    await t.start();
+    expect(t.keys).toHaveLength(2);
+    const stopped = t.controller.stop(30_000);
+    releases[0]?.();
+    await flushMicrotasks();
+    releases[1]?.();
+    const report = await stopped;
+    expect(report.abortedKeys).toEqual([]);
+    t.watchOf(branches)?.send({ type: 'ADDED', object: branch('b9', '5') });
+    await flushMicrotasks();
+    expect(t.keys).toHaveLength(2);
+  });
+});
