@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'operation-failure-rate': { type: 'string' },
     duration: { type: 'string', multiple: true },
     'validate-responses': { type: 'boolean', default: false },
+    'log-requests': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -44,6 +45,7 @@ if (values.help) {
       '  --latency-ms N --operation-failure-rate P',
       '  --duration action=ms (repeatable, e.g. start_compute=200)',
       '  --no-store-passwords --region-host H --validate-responses',
+      '  --log-requests (one line per request: method, path, status; never keys or bodies)',
       '',
     ].join('\n'),
   );
@@ -100,6 +102,9 @@ const opts: EmulatorOptions = {
         retryAfter: !values['no-retry-after'],
       },
 };
+if (values['log-requests']) {
+  opts.onResponse = (r) => process.stdout.write(`${r.method} ${r.path} ${r.status === 0 ? 'reset' : r.status}\n`);
+}
 const seed = num('seed', values.seed);
 if (seed !== undefined) opts.seed = seed;
 if (values['api-key'] && values['api-key'].length > 0) opts.apiKeys = values['api-key'];

@@ -21,7 +21,7 @@ import {
   roleView,
 } from './views.ts';
 
-/** Projects: create, list (cursor, limit 1–400), get, update, delete. */
+/** Projects: create, list (cursor, limit 1–400), list shared, get, update, delete. */
 export function registerProjectRoutes(router: Router): void {
   router.add('POST', '/projects', (ctx) => {
     const body = bodyObject(ctx);
@@ -98,6 +98,13 @@ export function registerProjectRoutes(router: Router): void {
         integrations: {},
       },
     };
+  });
+
+  // Projects shared with the caller by other accounts; the emulator has no sharing. Registered before
+  // `/projects/{project_id}` so that `shared` is not taken for a project id. The CLI's `projects list` calls it.
+  router.add('GET', '/projects/shared', (ctx) => {
+    queryInt(ctx, 'limit', 1, 400);
+    return { status: 200, body: { projects: [] } };
   });
 
   router.add('GET', '/projects/{project_id}', (ctx) => {

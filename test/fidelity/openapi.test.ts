@@ -36,6 +36,7 @@ describe('the emulator against the official OpenAPI spec', () => {
     const ep: string = created.body.endpoints[0].id;
     const timeline: string = created.body.operations[0].id;
     await api.get('/projects?limit=1');
+    await api.get('/projects/shared');
     await api.get(`/projects/${pid}`);
     await api.get('/projects/missing-project');
     await api.post(`/projects/${pid}/branches`, { branch: { name: 'locked' } }); // 423
