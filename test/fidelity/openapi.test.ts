@@ -156,6 +156,12 @@ describe('the validator', () => {
     expect(validate('GET', '/projects/{project_id}/operations/{operation_id}', 404, { message: 'x' })).not.toEqual([]);
     expect(validate('GET', '/projects/{project_id}/operations/{operation_id}', 404, { code: '', message: 'x' })).toEqual([]);
     expect(validate('GET', '/not/a/route', 200, {})).not.toEqual([]);
+    // The spec leaves objects open, so a misspelt field is caught by the undocumented-field walk.
+    expect(validate('GET', '/projects/{project_id}/operations/{operation_id}', 200, { operation: { ...op, endpointid: 'ep-1' } })).toEqual([
+      'GET /projects/{project_id}/operations/{operation_id} 200: /operation/endpointid is not documented',
+    ]);
+    const list = { branches: [], annotations: { 'br-1': { object: { type: 't', id: 'br-1' }, value: { k: 'v' }, extra: 1 } } };
+    expect(validate('GET', '/projects/{project_id}/branches', 200, list).join()).toMatch(/annotations\/br-1\/extra is not documented/);
     expect(validate('DELETE', '/projects/{project_id}/branches/{branch_id}', 204, { x: 1 })).not.toEqual([]);
   });
 

@@ -16,7 +16,7 @@ export function specPath(): string {
   return require.resolve('@neondatabase/api-client/public-v2-for-users.gen.yaml');
 }
 
-interface SpecDocument {
+export interface SpecDocument {
   paths: Record<string, Record<string, { responses?: Record<string, SpecResponse> }>>;
   components: { responses?: Record<string, SpecResponse> };
 }
@@ -41,10 +41,54 @@ function describe(e: ErrorObject): string {
   return `${e.instancePath || '(root)'} ${e.message ?? e.keyword}${e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`;
 }
 
+type SchemaNode = Record<string, unknown>;
+
+function resolveRef(spec: SpecDocument, node: SchemaNode): SchemaNode {
+  let n = node;
+  for (let i = 0; i < 20 && typeof n['$ref'] === 'string'; i++) {
+    const parts = (n['$ref'] as string).replace(/^#\//, '').split('/');
+    let target: unknown = spec;
+    for (const part of parts) target = (target as Record<string, unknown> | undefined)?.[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+    if (typeof target !== 'object' || target === null) return {};
+    n = target as SchemaNode;
+  }
+  return n;
+}
+
+/**
+ * The spec leaves objects open (no `additionalProperties: false`), so a misspelt optional field would
+ * pass schema validation. This walk reports every field the spec does not document, at any depth.
+ * Objects described only through oneOf/anyOf are not inspected (their shape is ambiguous).
+ */
+export function undocumentedFields(spec: SpecDocument, schema: unknown, value: unknown, path = ''): string[] {
+  if (typeof schema !== 'object' || schema === null) return [];
+  const node = resolveRef(spec, schema as SchemaNode);
+  if (Array.isArray(value)) {
+    return node['items'] ? value.flatMap((v, i) => undocumentedFields(spec, node['items'], v, `${path}/${i}`)) : [];
+  }
+  if (typeof value !== 'object' || value === null) return [];
+  const parts = [node, ...((node['allOf'] as unknown[] | undefined) ?? []).map((s) => resolveRef(spec, s as SchemaNode))];
+  if (parts.some((p) => p['oneOf'] || p['anyOf'])) return [];
+  const props = new Map<string, unknown>();
+  let additional: unknown;
+  for (const p of parts) {
+    for (const [k, v] of Object.entries((p['properties'] as Record<string, unknown> | undefined) ?? {})) props.set(k, v);
+    if (p['additionalProperties'] !== undefined) additional = p['additionalProperties'];
+  }
+  if (props.size === 0 && additional === undefined) return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    const sub = props.get(k) ?? (typeof additional === 'object' ? additional : undefined);
+    if (sub === undefined && additional !== true) out.push(`${path}/${k} is not documented`);
+    else out.push(...undocumentedFields(spec, sub, v, `${path}/${k}`));
+  }
+  return out;
+}
+
 /**
  * Returns a function that checks one answer: `(method, route template, status, parsed body)` → list of
  * problems, empty when the answer matches the operation's documented response for that status (or its
- * `default` response). An undocumented route or method is itself a problem.
+ * `default` response) and carries no undocumented field. An undocumented route or method is itself a problem.
  */
 export function createResponseValidator(): (method: string, route: string, status: number, body: unknown) => string[] {
   const spec = loadSpec();
@@ -53,7 +97,7 @@ export function createResponseValidator(): (method: string, route: string, statu
   const formats = addFormatsModule as unknown as { default?: (a: Ajv) => void } & ((a: Ajv) => void);
   (formats.default ?? formats)(ajv);
   ajv.addSchema(spec as object, 'neon');
-  const compiled = new Map<string, ValidateFunction | null>();
+  const compiled = new Map<string, ValidateFunction>();
 
   return (method, route, status, body) => {
     const m = method.toLowerCase();
@@ -81,7 +125,8 @@ export function createResponseValidator(): (method: string, route: string, statu
       validate = ajv.compile({ $ref: `${pointer}/content/application~1json/schema` });
       compiled.set(cacheKey, validate);
     }
-    if (validate === null || validate(body)) return [];
-    return (validate.errors ?? []).map((e) => `${method} ${route} ${status}: ${describe(e)}`);
+    const problems = validate(body) ? [] : (validate.errors ?? []).map((e) => `${method} ${route} ${status}: ${describe(e)}`);
+    for (const p of undocumentedFields(spec, schema, body)) problems.push(`${method} ${route} ${status}: ${p}`);
+    return problems;
   };
 }
