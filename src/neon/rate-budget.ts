@@ -47,6 +47,8 @@ export interface RateBudgetOptions {
   slowdownFactor?: number;
   /** Time to recover linearly from the slowed-down rate to the full rate. Default one window. */
   recoveryMs?: number;
+  /** Extra time a request that got no answer keeps its slot (it may still arrive). Default 5 s. */
+  unansweredGraceMs?: number;
 }
 
 /** A sliding window of slots; a slot is held while in flight and for `windowMs` after release. */
@@ -84,11 +86,12 @@ class SlidingWindow {
     this.#inFlight++;
   }
 
-  release(now: number): void {
+  release(at: number): void {
     this.#inFlight = Math.max(0, this.#inFlight - 1);
-    const last = this.#released[this.#released.length - 1];
-    // Keep ascending order even if the clock stepped back.
-    this.#released.push(last !== undefined && last > now ? last : now);
+    // Keep ascending order (a later-dated release may already be in; the clock may step back).
+    let i = this.#released.length;
+    while (i > 0 && (this.#released[i - 1] as number) > at) i--;
+    this.#released.splice(i, 0, at);
   }
 
   get idle(): boolean {
@@ -98,7 +101,11 @@ class SlidingWindow {
 
 /** A reserved slot in the budget; call `release` exactly once when the response (or failure) is in. */
 export interface RateSlot {
-  release(): void;
+  /**
+   * `answered: false` when no answer came (timeout, reset, abort): the request may still reach Neon
+   * later, so its slot is held `unansweredGraceMs` longer.
+   */
+  release(outcome?: { answered: boolean }): void;
 }
 
 export class RateBudget {
@@ -108,6 +115,7 @@ export class RateBudget {
   readonly #backoff: BackoffPolicy;
   readonly #slowdownFactor: number;
   readonly #recoveryMs: number;
+  readonly #unansweredGraceMs: number;
   readonly #account: SlidingWindow;
   readonly #routes = new Map<string, SlidingWindow>();
   #pausedUntil = 0;
@@ -123,6 +131,7 @@ export class RateBudget {
     this.#backoff = options.backoff ?? { baseMs: 250, capMs: 10_000 };
     this.#slowdownFactor = options.slowdownFactor ?? 0.5;
     this.#recoveryMs = options.recoveryMs ?? options.limits.windowMs;
+    this.#unansweredGraceMs = options.unansweredGraceMs ?? 5_000;
     this.#account = new SlidingWindow(options.limits.windowMs);
   }
 
@@ -163,12 +172,12 @@ export class RateBudget {
     routeWindow.take();
     let released = false;
     return {
-      release: () => {
+      release: (outcome = { answered: true }) => {
         if (released) return;
         released = true;
-        const now = this.#clock.now();
-        this.#account.release(now);
-        routeWindow.release(now);
+        const at = this.#clock.now() + (outcome.answered ? 0 : this.#unansweredGraceMs);
+        this.#account.release(at);
+        routeWindow.release(at);
       },
     };
   }

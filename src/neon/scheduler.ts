@@ -176,6 +176,8 @@ class ProjectLane {
   /** Something may be in flight that we do not know (after a 423 or an unknown outcome). */
   drainNeeded = false;
   gateBusy = false;
+  /** Cancels the gate's drain wait when no mutation is left waiting for it. */
+  gateAbort: AbortController | undefined;
   preferMutation = false;
   readonly opWaiters: OpWaiter[] = [];
   polling = false;
@@ -312,7 +314,7 @@ export class NeonScheduler {
         error = e instanceof NeonApiError ? e : transportFromUnknown(e, spec);
       }
       const durationMs = this.#clock.now() - started;
-      slot.release();
+      slot.release({ answered: result !== undefined || (error?.status ?? 0) !== 0 });
       this.#inFlight--;
 
       if (result) {
@@ -460,6 +462,7 @@ export class NeonScheduler {
           queue.splice(i, 1);
           this.#queued--;
         }
+        if (lane.mutations.length === 0) lane.gateAbort?.abort();
         reject(signal?.reason);
       };
       const waiter: Waiter = {
@@ -586,18 +589,27 @@ export class NeonScheduler {
   async #openGate(lane: ProjectLane): Promise<void> {
     lane.gateBusy = true;
     const waited = [...lane.pendingOps];
+    const abort = new AbortController();
+    lane.gateAbort = abort;
     try {
-      await this.#addOpWaiter(lane, (resolve, reject) => ({ kind: 'idle', resolve, reject, ignoreFailures: true }));
+      await this.#addOpWaiter(lane, (resolve, reject) => ({ kind: 'idle', resolve, reject, ignoreFailures: true }), abort.signal);
     } catch (e) {
+      if (abort.signal.aborted) {
+        // Nobody is waiting any more: keep what we know and let the next mutation start a new drain.
+        lane.gateBusy = false;
+        lane.gateAbort = undefined;
+        this.#kick();
+        return;
+      }
       // The poll itself failed (after its own retries) or the project is gone: reopen anyway; a
       // mutation that then meets a 423 is retried, one that meets a 404 reports it to its caller.
       this.#logger?.debug({ project_id: lane.projectId, err: e instanceof Error ? e.message : String(e) }, 'operation drain ended with an error');
-    } finally {
-      for (const id of waited) lane.pendingOps.delete(id);
-      lane.drainNeeded = false;
-      lane.gateBusy = false;
-      this.#kick();
     }
+    for (const id of waited) lane.pendingOps.delete(id);
+    lane.drainNeeded = false;
+    lane.gateBusy = false;
+    lane.gateAbort = undefined;
+    this.#kick();
   }
 
   #addOpWaiter(
@@ -689,6 +701,8 @@ export class NeonScheduler {
       return;
     }
     this.#emit({ type: 'operations-poll', account: lane.account, projectId, waiters: waiters.length, pages });
+    // Whatever a round learns also clears the lane's own bookkeeping (an explicit wait spares the gate a poll).
+    for (const op of seen.values()) if (!inFlightStatuses.has(op.status)) lane.pendingOps.delete(op.id);
 
     for (const w of waiters) {
       if (w.kind === 'idle') {
