@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'operation-failure-rate': { type: 'string' },
     duration: { type: 'string', multiple: true },
     'validate-responses': { type: 'boolean', default: false },
+    'validate-requests': { type: 'boolean', default: false },
     'log-requests': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -44,7 +45,7 @@ if (values.help) {
       '  --fault-429 P --fault-500 P --fault-503 P --fault-524 P --fault-reset P --fault-applied P',
       '  --latency-ms N --operation-failure-rate P',
       '  --duration action=ms (repeatable, e.g. start_compute=200)',
-      '  --no-store-passwords --region-host H --validate-responses',
+      '  --no-store-passwords --region-host H --validate-responses --validate-requests',
       '  --log-requests (one line per request: method, path, status; never keys or bodies)',
       '',
     ].join('\n'),
@@ -94,6 +95,7 @@ const opts: EmulatorOptions = {
   durations,
   storePasswords: !values['no-store-passwords'],
   validateResponses: values['validate-responses'] ?? false,
+  validateRequests: values['validate-requests'] ?? false,
   limits: values['no-limits']
     ? false
     : {
@@ -112,7 +114,8 @@ if (values['region-host']) opts.regionHost = values['region-host'];
 
 const emulator = await startEmulator(opts);
 process.stdout.write(`Neon API emulator listening on ${emulator.url}\n`);
-process.stdout.write(`  neonctl: NEON_API_HOST=${emulator.url} npx neonctl --api-key <any key> --no-analytics projects list\n`);
+const keyHint = opts.apiKeys ? '<one of the --api-key values>' : '<any non-empty key>';
+process.stdout.write(`  neonctl: NEON_API_HOST=${emulator.url} npx neonctl --api-key ${keyHint} --no-analytics projects list\n`);
 
 let stopping = false;
 const shutdown = (signal: string): void => {
@@ -120,9 +123,10 @@ const shutdown = (signal: string): void => {
   stopping = true;
   const c = emulator.counters();
   process.stdout.write(`${signal}: stopping after ${c.total} requests\n`);
-  if (opts.validateResponses) {
+  if (opts.validateResponses || opts.validateRequests) {
     const v = emulator.specViolations();
     process.stdout.write(`spec violations: ${v.length}\n`);
+    for (const x of v.slice(0, 20)) process.stdout.write(`  ${x.kind} ${x.method} ${x.path}: ${x.errors.join('; ')}\n`);
   }
   emulator.stop().then(
     () => process.exit(0),

@@ -42,7 +42,10 @@ export interface ResponseInfo {
   body?: unknown;
 }
 
+/** For a `request` violation, `status` is 0 (checked before answering) and `body` is the request body. */
 export interface SpecViolation extends ResponseInfo {
+  /** `response`: the emulator answered off-spec; `request`: the client sent an off-spec body. */
+  kind: 'response' | 'request';
   errors: string[];
 }
 
@@ -73,6 +76,11 @@ export interface EmulatorOptions {
   regionId?: string;
   /** Validate every response against the official OpenAPI spec; read the result with `specViolations()`. */
   validateResponses?: boolean;
+  /**
+   * Validate every request body a client sends against the spec (documented fields only), recorded in
+   * `specViolations()` with kind `request`: a check on the client under test, not on the emulator.
+   */
+  validateRequests?: boolean;
   /** Called after every response (or reset). */
   onResponse?: (info: ResponseInfo) => void;
   /** Oldest request-log entries are dropped beyond this many (default 100,000). */
@@ -126,7 +134,7 @@ export interface EmulatorHandle {
   state: EmulatorState;
   /** The account an API key maps to (what `state.projectsOf(account)` expects). */
   accountOf(apiKey: string): string;
-  /** Responses that did not match the official spec (only when `validateResponses` is on). */
+  /** Responses (and, with `validateRequests`, requests) that did not match the official spec. */
   specViolations(): SpecViolation[];
 }
 
@@ -190,10 +198,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   let counters = emptyCounters();
   const violations: SpecViolation[] = [];
   let validator: ResponseValidator | undefined;
-  if (opts.validateResponses) {
+  let requestValidator: ((method: string, route: string, body: unknown) => string[]) | undefined;
+  if (opts.validateResponses || opts.validateRequests) {
     // Loaded only on demand: the validator pulls in the 430 KB spec and ajv.
     const mod = await import('../fidelity/openapi.ts');
-    validator = mod.createResponseValidator();
+    if (opts.validateResponses) validator = mod.createResponseValidator();
+    if (opts.validateRequests) requestValidator = mod.createRequestValidator();
   }
 
   function record(entry: RequestLogEntry, info: ResponseInfo): void {
@@ -209,7 +219,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     counters.total++;
     if (validator && info.route !== undefined && entry.status !== 0) {
       const errors = validator(info.method, info.route, info.status, info.body);
-      if (errors.length > 0) violations.push({ ...info, errors });
+      if (errors.length > 0) violations.push({ ...info, kind: 'response', errors });
     }
     opts.onResponse?.(info);
   }
@@ -258,6 +268,18 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (match.kind === 'method-not-allowed') return fail(405, 'method not allowed');
     const template = match.route.template;
     entry.route = `${method} ${template}`;
+    let parsed: { ok: true; body: unknown } | { ok: false };
+    try {
+      parsed = { ok: true, body: rawBody.trim() === '' ? undefined : JSON.parse(rawBody) };
+    } catch {
+      parsed = { ok: false };
+    }
+    if (requestValidator) {
+      const errors = parsed.ok ? requestValidator(method, template, parsed.body) : ['request body is not valid JSON'];
+      if (errors.length > 0) {
+        violations.push({ kind: 'request', method, path, route: template, status: 0, body: parsed.ok ? parsed.body : rawBody, errors });
+      }
+    }
 
     if (limiter) {
       const decision = limiter.check(account, entry.route, arrived);
@@ -278,12 +300,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
     let reply: Reply | undefined;
     if (decision.apply) {
-      let body: unknown;
-      try {
-        body = rawBody.trim() === '' ? undefined : JSON.parse(rawBody);
-      } catch {
-        return fail(400, 'request body is not valid JSON');
-      }
+      if (!parsed.ok) return fail(400, 'request body is not valid JSON');
+      const body = parsed.body;
       try {
         reply = match.route.handler({ account, params: match.params, query: url.searchParams, body, state });
         entry.applied = method !== 'GET' && reply.status < 300;

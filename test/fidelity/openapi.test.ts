@@ -9,7 +9,12 @@ let em: EmulatorHandle;
 let api: RawClient;
 
 beforeAll(async () => {
-  em = await startEmulator({ clock, limits: { perMinute: 10_000, perRoutePerSecond: 1000, retryAfter: true }, validateResponses: true });
+  em = await startEmulator({
+    clock,
+    limits: { perMinute: 10_000, perRoutePerSecond: 1000, retryAfter: true },
+    validateResponses: true,
+    validateRequests: true,
+  });
   api = new RawClient(em.url);
 });
 afterAll(async () => {
@@ -163,6 +168,23 @@ describe('the validator', () => {
     const list = { branches: [], annotations: { 'br-1': { object: { type: 't', id: 'br-1' }, value: { k: 'v' }, extra: 1 } } };
     expect(validate('GET', '/projects/{project_id}/branches', 200, list).join()).toMatch(/annotations\/br-1\/extra is not documented/);
     expect(validate('DELETE', '/projects/{project_id}/branches/{branch_id}', 204, { x: 1 })).not.toEqual([]);
+  });
+
+  it('records off-spec request bodies from a client when validateRequests is on', async () => {
+    const strict = await startEmulator({ limits: false, validateRequests: true });
+    try {
+      const c = new RawClient(strict.url);
+      const p = await c.post('/projects', { project: { name: 'ok' } });
+      expect(strict.specViolations()).toEqual([]);
+      await c.post(`/projects/${p.body.project.id}/branches`, { branch: { nmae: 'typo' } });
+      await c.post(`/projects/${p.body.project.id}/endpoints`, { endpoint: { type: 'read_write' } });
+      const v = strict.specViolations();
+      expect(v.map((x) => x.kind)).toEqual(['request', 'request']);
+      expect(v[0]?.errors).toEqual(['POST /projects/{project_id}/branches request: /branch/nmae is not documented']);
+      expect(v[1]?.errors.join()).toMatch(/branch_id/);
+    } finally {
+      await strict.stop();
+    }
   });
 
   it('catches a broken emulator answer through the validateResponses hook', async () => {

@@ -17,7 +17,10 @@ export function specPath(): string {
 }
 
 export interface SpecDocument {
-  paths: Record<string, Record<string, { responses?: Record<string, SpecResponse> }>>;
+  paths: Record<
+    string,
+    Record<string, { responses?: Record<string, SpecResponse>; requestBody?: { required?: boolean; content?: Record<string, { schema?: unknown }> } }>
+  >;
   components: { responses?: Record<string, SpecResponse> };
 }
 
@@ -85,20 +88,41 @@ export function undocumentedFields(spec: SpecDocument, schema: unknown, value: u
   return out;
 }
 
+/** Compiles schema pointers into the spec once and checks values against them. */
+class SpecChecker {
+  readonly spec = loadSpec();
+  readonly #ajv: Ajv;
+  readonly #compiled = new Map<string, ValidateFunction>();
+
+  constructor() {
+    this.#ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, logger: false });
+    // ajv-formats is CommonJS: under Node's ESM interop its function is the module's `default` export.
+    const formats = addFormatsModule as unknown as { default?: (a: Ajv) => void } & ((a: Ajv) => void);
+    (formats.default ?? formats)(this.#ajv);
+    this.#ajv.addSchema(this.spec as object, 'neon');
+  }
+
+  /** Problems of `value` against the schema at `pointer` (a `neon#/...` JSON pointer), prefixed with `label`. */
+  check(pointer: string, schema: unknown, value: unknown, label: string): string[] {
+    let validate = this.#compiled.get(pointer);
+    if (validate === undefined) {
+      validate = this.#ajv.compile({ $ref: pointer });
+      this.#compiled.set(pointer, validate);
+    }
+    const problems = validate(value) ? [] : (validate.errors ?? []).map((e) => `${label}: ${describe(e)}`);
+    for (const p of undocumentedFields(this.spec, schema, value)) problems.push(`${label}: ${p}`);
+    return problems;
+  }
+}
+
 /**
  * Returns a function that checks one answer: `(method, route template, status, parsed body)` → list of
  * problems, empty when the answer matches the operation's documented response for that status (or its
  * `default` response) and carries no undocumented field. An undocumented route or method is itself a problem.
  */
 export function createResponseValidator(): (method: string, route: string, status: number, body: unknown) => string[] {
-  const spec = loadSpec();
-  const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, logger: false });
-  // ajv-formats is CommonJS: under Node's ESM interop its function is the module's `default` export.
-  const formats = addFormatsModule as unknown as { default?: (a: Ajv) => void } & ((a: Ajv) => void);
-  (formats.default ?? formats)(ajv);
-  ajv.addSchema(spec as object, 'neon');
-  const compiled = new Map<string, ValidateFunction>();
-
+  const checker = new SpecChecker();
+  const spec = checker.spec;
   return (method, route, status, body) => {
     const m = method.toLowerCase();
     const op = spec.paths[route]?.[m];
@@ -119,14 +143,27 @@ export function createResponseValidator(): (method: string, route: string, statu
       return body === undefined ? [] : [`${method} ${route} ${status}: the spec documents no body, got one`];
     }
     if (body === undefined) return [`${method} ${route} ${status}: the spec documents a JSON body, got none`];
-    const cacheKey = `${pointer}`;
-    let validate = compiled.get(cacheKey);
-    if (validate === undefined) {
-      validate = ajv.compile({ $ref: `${pointer}/content/application~1json/schema` });
-      compiled.set(cacheKey, validate);
-    }
-    const problems = validate(body) ? [] : (validate.errors ?? []).map((e) => `${method} ${route} ${status}: ${describe(e)}`);
-    for (const p of undocumentedFields(spec, schema, body)) problems.push(`${method} ${route} ${status}: ${p}`);
-    return problems;
+    return checker.check(`${pointer}/content/application~1json/schema`, schema, body, `${method} ${route} ${status}`);
+  };
+}
+
+/**
+ * Returns a function that checks one request a client sent: `(method, route template, parsed body)` →
+ * problems, empty when the body matches the operation's documented request body (no undocumented fields
+ * either) or the operation takes no body and none was sent.
+ */
+export function createRequestValidator(): (method: string, route: string, body: unknown) => string[] {
+  const checker = new SpecChecker();
+  const spec = checker.spec;
+  return (method, route, body) => {
+    const m = method.toLowerCase();
+    const op = spec.paths[route]?.[m];
+    if (!op) return [`${method} ${route} is not in the spec`];
+    const requestBody = op.requestBody;
+    const schema = requestBody?.content?.['application/json']?.schema;
+    if (schema === undefined) return body === undefined ? [] : [`${method} ${route}: the spec documents no request body, got one`];
+    if (body === undefined) return requestBody?.required ? [`${method} ${route}: the request body is required`] : [];
+    const pointer = `neon#/paths/${pointerEscape(route)}/${m}/requestBody/content/application~1json/schema`;
+    return checker.check(pointer, schema, body, `${method} ${route} request`);
   };
 }
