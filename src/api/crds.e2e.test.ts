@@ -262,7 +262,12 @@ describe('the generated CRDs on a real API server', () => {
 
     await create('NeonRole', 'imm', { branchRef: { name: 'imm' }, name: 'app', databaseName: 'neondb' });
     const roleName = await rejection(jsonPatch('NeonRole', 'imm', [{ op: 'replace', path: '/spec/name', value: 'app2' }]));
-    expect(roleName.message).toMatch(/spec\.name: .*name is immutable/);
+    expect(roleName.message).toMatch(/spec\.name: .*spec\.name \(the Postgres role name, default metadata\.name\) is immutable/);
+    // The role name defaults to metadata.name: writing that default out is no change, writing another name is.
+    await create('NeonRole', 'implicit', { branchRef: { name: 'imm' }, databaseName: 'neondb' });
+    await jsonPatch('NeonRole', 'implicit', [{ op: 'add', path: '/spec/name', value: 'implicit' }]);
+    const renamed = await rejection(jsonPatch('NeonRole', 'implicit', [{ op: 'replace', path: '/spec/name', value: 'other' }]));
+    expect(renamed.message).toMatch(/spec\.name: .*is immutable/);
 
     await create('NeonProject', 'logical', { settings: { enableLogicalReplication: true } });
     const logical = await rejection(

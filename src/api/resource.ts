@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { objectMetaSchema } from './common.ts';
+import type { KubernetesValidationRule } from './validation.ts';
 import { API_CATEGORY, API_GROUP, API_GROUP_VERSION, API_VERSION } from './group.ts';
 
 /** A column of `kubectl get` (CRD additionalPrinterColumns). */
@@ -79,6 +80,11 @@ export interface KindOptions<Spec extends z.ZodType, Status extends z.ZodType> {
   spec: Spec;
   status: Status;
   printerColumns: PrinterColumn[];
+  /**
+   * CEL rules on the whole object, for what needs metadata (e.g. a spec field that defaults to
+   * metadata.name). Transition rules only: the operator cannot check them, so they have no zod side.
+   */
+  objectRules?: KubernetesValidationRule[];
 }
 
 /**
@@ -104,6 +110,7 @@ export function defineKind<K extends string, Spec extends z.ZodType, Status exte
     singular: options.kind.toLowerCase(),
     listKind: `${options.kind}List`,
     categories: [API_CATEGORY],
+    objectRules: options.objectRules ?? [],
     /** The whole object, as the operator reads it from the API server. */
     schema,
     /**

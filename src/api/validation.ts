@@ -73,3 +73,16 @@ export function immutable<T>(field: string, what = field): CelRule<T> {
     field,
   };
 }
+
+/**
+ * An object-level transition rule that makes the effective value of `spec.<field>` immutable, where the
+ * field defaults to metadata.name: leaving it out and later writing the object's own name is no change.
+ */
+export function immutableNameDefaultingToMetadata(field: string, what: string): KubernetesValidationRule {
+  const effective = (obj: string) => `(has(${obj}.spec.${field}) ? ${obj}.spec.${field} : ${obj}.metadata.name)`;
+  return {
+    rule: `${effective('self')} == ${effective('oldSelf')}`,
+    message: `spec.${field} (${what}, default metadata.name) is immutable`,
+    fieldPath: `.spec.${field}`,
+  };
+}
