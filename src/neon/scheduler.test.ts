@@ -1,0 +1,181 @@
+/**
+ * The scheduler's policies with fake attempts (no HTTP): fairness between projects, one mutation at a
+ * time per project, waiting for operations before the next mutation, and which failures are retried.
+ */
+import { describe, expect, it } from 'vitest';
+import { ScaledClock } from '../clock.ts';
+import { ConflictError, LockedError, NeonApiError, OutcomeUnknownError, ServerError, type NeonErrorDetails } from './errors.ts';
+import { NeonScheduler, type CallKind, type OperationsSource } from './scheduler.ts';
+import type { Operation, OperationStatus } from './schemas.ts';
+
+const clock = new ScaledClock(1_000);
+const ACCOUNT = 'acct';
+
+function op(id: string, status: OperationStatus, projectId = 'p1'): Operation {
+  return {
+    id,
+    project_id: projectId,
+    action: 'apply_config',
+    status,
+    failures_count: 0,
+    created_at: '2026-01-01T00:00:00Z',
+    updated_at: '2026-01-01T00:00:00Z',
+    total_duration_ms: 0,
+  };
+}
+
+function details(status: number, mayHaveApplied: boolean): NeonErrorDetails {
+  return { status, code: '', neonMessage: 'x', requestId: 'rid', method: 'POST', route: '/r', mayHaveApplied };
+}
+
+function scheduler(o: { maxConcurrent?: number; source?: OperationsSource } = {}): NeonScheduler {
+  const s = new NeonScheduler({
+    clock,
+    random: () => 0.5,
+    maxConcurrent: o.maxConcurrent ?? 16,
+    limits: { perWindow: 100_000, windowMs: 60_000, perRoutePerSecond: 100_000 },
+    retry: { maxAttempts: 3, maxLockedAttempts: 3, backoff: { baseMs: 10, capMs: 20 } },
+    operationPoll: { initialMs: 50, maxMs: 50 },
+  });
+  s.registerAccount(ACCOUNT, o.source);
+  return s;
+}
+
+function call<T>(s: NeonScheduler, projectId: string | undefined, kind: CallKind, attempt: (n: number) => Promise<T>, ops?: Operation[]) {
+  return s.run({
+    account: ACCOUNT,
+    projectId,
+    kind,
+    method: kind === 'read' ? 'GET' : 'POST',
+    route: '/projects/{project_id}/x',
+    attempt: async (n) => ({ value: await attempt(n), status: 200, requestId: `r${n}`, ...(ops ? { operations: ops } : {}) }),
+  });
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 1));
+
+describe('NeonScheduler', () => {
+  it('is fair across projects: a busy project does not starve a quiet one', async () => {
+    const s = scheduler({ maxConcurrent: 1 });
+    const order: string[] = [];
+    const busy = Array.from({ length: 40 }, (_, i) => call(s, 'busy', 'read', async () => order.push(`busy${i}`)));
+    const quiet = Array.from({ length: 4 }, (_, i) => call(s, 'quiet', 'read', async () => order.push(`quiet${i}`)));
+    await Promise.all([...busy, ...quiet]);
+    const quietPositions = order.flatMap((name, i) => (name.startsWith('quiet') ? [i] : []));
+    // Round-robin: the quiet project's calls interleave with the busy one's instead of queueing behind 40.
+    expect(quietPositions.every((i) => i < 10)).toBe(true);
+  });
+
+  it('runs one mutation at a time per project, while other projects proceed in parallel', async () => {
+    const s = scheduler();
+    const active = new Map<string, number>();
+    const maxActive = new Map<string, number>();
+    let maxOverall = 0;
+    let overall = 0;
+    const mutate = (p: string) =>
+      call(s, p, 'mutation', async () => {
+        active.set(p, (active.get(p) ?? 0) + 1);
+        overall++;
+        maxActive.set(p, Math.max(maxActive.get(p) ?? 0, active.get(p) ?? 0));
+        maxOverall = Math.max(maxOverall, overall);
+        await tick();
+        active.set(p, (active.get(p) ?? 0) - 1);
+        overall--;
+      });
+    await Promise.all(['a', 'b', 'c'].flatMap((p) => [mutate(p), mutate(p), mutate(p)]));
+    expect([...maxActive.values()]).toEqual([1, 1, 1]);
+    expect(maxOverall).toBeGreaterThan(1);
+  });
+
+  it("holds a project's next mutation until the operations of the previous one have finished", async () => {
+    let polls = 0;
+    const source: OperationsSource = {
+      listOperations: async () => {
+        polls++;
+        return { operations: [op('op-1', polls < 3 ? 'running' : 'finished')] };
+      },
+      getOperation: async () => op('op-1', 'finished'),
+    };
+    const s = scheduler({ source });
+    const log: string[] = [];
+    const first = call(s, 'p1', 'mutation', async () => log.push('first'), [op('op-1', 'running')]);
+    const second = call(s, 'p1', 'mutation', async () => log.push(`second after ${polls} polls`));
+    const read = call(s, 'p1', 'read', async () => log.push('read'));
+    await Promise.all([first, second, read]);
+    // Reads are not held by the lane; the second mutation waited for the poll that saw op-1 finish.
+    expect(log.slice(0, 2).sort()).toEqual(['first', 'read']);
+    expect(log[2]).toBe('second after 3 polls');
+  });
+
+  it('retries a GET on a 5xx but reports a mutation 5xx as outcome-unknown after one attempt', async () => {
+    const s = scheduler();
+    let reads = 0;
+    const value = await call(s, 'p1', 'read', async () => {
+      reads++;
+      if (reads < 3) throw new ServerError(details(500, true));
+      return 'ok';
+    });
+    expect(value).toBe('ok');
+    expect(reads).toBe(3);
+
+    let writes = 0;
+    const err = await call(s, 'p1', 'mutation', async () => {
+      writes++;
+      throw new ServerError(details(500, true));
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect(writes).toBe(1);
+  });
+
+  it('retries a mutation on 503 and 423 (nothing applied), not on 409', async () => {
+    const source: OperationsSource = {
+      listOperations: async () => ({ operations: [] }),
+      getOperation: async () => op('x', 'finished'),
+    };
+    const s = scheduler({ source });
+    let n = 0;
+    await call(s, 'p1', 'mutation', async () => {
+      n++;
+      if (n === 1) throw new ServerError(details(503, false));
+      if (n === 2) throw new LockedError(details(423, false));
+      return 'ok';
+    });
+    expect(n).toBe(3);
+    expect(s.stats().locked).toBe(1);
+
+    let conflicts = 0;
+    const err = await call(s, 'p2', 'mutation', async () => {
+      conflicts++;
+      throw new ConflictError(details(409, false));
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(conflicts).toBe(1);
+  });
+
+  it('wraps a non-typed failure from an attempt as a transport error', async () => {
+    const s = scheduler();
+    const err = await call(s, 'p1', 'mutation', async () => {
+      throw new Error('boom');
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect((err as OutcomeUnknownError).cause).toBeInstanceOf(NeonApiError);
+  });
+
+  it('waitForOperations shares one list call per round among all waiters of a project', async () => {
+    let lists = 0;
+    const source: OperationsSource = {
+      listOperations: async () => {
+        lists++;
+        const status = lists < 3 ? 'running' : 'finished';
+        return { operations: [op('a', status), op('b', status), op('c', status)] };
+      },
+      getOperation: async (_p, id) => op(id, 'finished'),
+    };
+    const s = scheduler({ source });
+    const waits = Array.from({ length: 30 }, (_, i) => s.waitForOperations(ACCOUNT, 'p1', [['a', 'b', 'c'][i % 3] as string]));
+    const results = await Promise.all(waits);
+    expect(results.every((r) => r.length === 1 && r[0]?.status === 'finished')).toBe(true);
+    expect(lists).toBe(3);
+    expect(s.stats().operationPollRounds).toBe(3);
+  });
+});
