@@ -36,7 +36,7 @@ const projectSettingsSchema = z
     allowedIps: z
       .object({
         ips: z
-          .array(z.string().min(1).max(64))
+          .array(z.string().min(1).max(100))
           .max(1000)
           .describe('IP addresses, ranges (a.b.c.d-a.b.c.e) or CIDR blocks allowed to connect. Empty allows all.')
           .meta({ 'x-kubernetes-list-type': 'set' }),
