@@ -67,6 +67,20 @@ describe('RateBudget', () => {
     expect(b.multiplier()).toBe(1);
   });
 
+  it('slows down once for 429s of requests that were already in flight when it reacted', () => {
+    const clock = new FakeClock();
+    const b = budget(clock);
+    const sentAt = clock.t;
+    clock.t += 10;
+    b.onRateLimited(1_000, sentAt);
+    b.onRateLimited(1_000, sentAt);
+    b.onRateLimited(1_000, sentAt);
+    expect(b.multiplier()).toBe(0.5);
+    // A request sent after the slowdown that still meets a 429 slows the account further.
+    b.onRateLimited(1_000, clock.t);
+    expect(b.multiplier()).toBe(0.25);
+  });
+
   it('without Retry-After, backs off exponentially with jitter from the injected random source', () => {
     const clock = new FakeClock();
     const b = budget(clock, () => 0.99);

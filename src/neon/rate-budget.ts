@@ -49,6 +49,8 @@ export interface RateBudgetOptions {
   recoveryMs?: number;
   /** Extra time a request that got no answer keeps its slot (it may still arrive). Default 5 s. */
   unansweredGraceMs?: number;
+  /** Lowest fraction of the limits repeated 429s can push the budget down to. Default 0.1. */
+  minMultiplier?: number;
 }
 
 /** A sliding window of slots; a slot is held while in flight and for `windowMs` after release. */
@@ -116,12 +118,13 @@ export class RateBudget {
   readonly #slowdownFactor: number;
   readonly #recoveryMs: number;
   readonly #unansweredGraceMs: number;
+  readonly #minMultiplier: number;
   readonly #account: SlidingWindow;
   readonly #routes = new Map<string, SlidingWindow>();
   #pausedUntil = 0;
   /** Multiplier applied at the last 429; recovers linearly to 1 from `#lastSlowdownAt`. */
   #slowedTo = 1;
-  #lastSlowdownAt = 0;
+  #lastSlowdownAt = Number.NEGATIVE_INFINITY;
   #consecutive429 = 0;
 
   constructor(options: RateBudgetOptions) {
@@ -132,6 +135,7 @@ export class RateBudget {
     this.#slowdownFactor = options.slowdownFactor ?? 0.5;
     this.#recoveryMs = options.recoveryMs ?? options.limits.windowMs;
     this.#unansweredGraceMs = options.unansweredGraceMs ?? 5_000;
+    this.#minMultiplier = options.minMultiplier ?? 0.1;
     this.#account = new SlidingWindow(options.limits.windowMs);
   }
 
@@ -186,7 +190,7 @@ export class RateBudget {
    * Neon answered 429: pause the whole account until Retry-After (or a jittered exponential backoff) and
    * slow every later request down. Returns the pause in ms.
    */
-  onRateLimited(retryAfterMs: number | undefined): number {
+  onRateLimited(retryAfterMs: number | undefined, sentAt?: number): number {
     const now = this.#clock.now();
     this.#consecutive429++;
     const pause =
@@ -194,8 +198,12 @@ export class RateBudget {
         ? retryAfterMs
         : fullJitterBackoff(this.#consecutive429, this.#backoff, this.#random);
     this.#pausedUntil = Math.max(this.#pausedUntil, now + pause);
-    this.#slowedTo = Math.max(1 / 64, this.multiplier(now) * this.#slowdownFactor);
-    this.#lastSlowdownAt = now;
+    // Requests sent before our last slowdown report the congestion we already reacted to: slow down
+    // once per event, not once per request that was in flight when Neon started refusing.
+    if (sentAt === undefined || sentAt >= this.#lastSlowdownAt) {
+      this.#slowedTo = Math.max(this.#minMultiplier, this.multiplier(now) * this.#slowdownFactor);
+      this.#lastSlowdownAt = now;
+    }
     return pause;
   }
 

@@ -328,7 +328,7 @@ export class NeonScheduler {
       }
 
       const err = error as NeonApiError;
-      const decision = this.#decide(spec, err, attempt);
+      const decision = this.#decide(spec, err, attempt, started);
       if (spec.kind === 'mutation') {
         lane.mutationActive = false;
         // After a 423 or an unknown outcome, something we did not start (or did not hear about) may be in
@@ -358,11 +358,12 @@ export class NeonScheduler {
     spec: CallSpec<unknown>,
     err: NeonApiError,
     attempt: number,
+    sentAt: number,
   ): { outcome: 'retry' | 'error' | 'outcome-unknown'; delayMs: number } {
     const backoff = () => fullJitterBackoff(attempt, this.#retry.backoff, this.#random);
     if (err instanceof RateLimitedError) {
       this.#stats.rateLimited++;
-      const pauseMs = this.#account(spec.account).budget.onRateLimited(err.retryAfterMs);
+      const pauseMs = this.#account(spec.account).budget.onRateLimited(err.retryAfterMs, sentAt);
       this.#emit({ type: 'rate-limited', account: spec.account, route: spec.route, pauseMs, retryAfterMs: err.retryAfterMs });
       this.#logger?.warn({ route: spec.route, request_id: err.requestId, pause_ms: pauseMs }, 'Neon rate limit hit; slowing the account down');
       // The account-wide pause in the budget holds this call back too; no separate sleep.

@@ -1,0 +1,152 @@
+/**
+ * Benchmark of the Neon scheduler against the emulator with Neon's REAL limits (700 requests per minute
+ * per account, 40 per second per route), on a sped-up clock so minutes of Neon time pass in seconds.
+ *
+ *   npm run bench:scheduler [-- --calls 2000 --projects 10 --factor 100]
+ *
+ * Prints: for a burst of queued calls, the calls Neon (the emulator) saw against the rate-limit bound
+ * for that time, the busiest minute and route-second, and the 429s; then, for operation waits, the
+ * operations-list GETs per waited operation; then the same burst under a 429 storm.
+ * It is a measurement, not a test: nothing here fails on numbers.
+ */
+import { parseArgs } from 'node:util';
+import { ScaledClock } from '../src/clock.ts';
+import { NeonClient, NeonScheduler, RateLimitedError, type SchedulerEvent } from '../src/neon/index.ts';
+import { startEmulator, type EmulatorHandle, type RequestLogEntry } from '../test/emulator/server.ts';
+
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '2000' },
+    projects: { type: 'string', default: '10' },
+    factor: { type: 'string', default: '100' },
+    waiters: { type: 'string', default: '10' },
+  },
+});
+const CALLS = Number(values.calls);
+const PROJECTS = Number(values.projects);
+const FACTOR = Number(values.factor);
+const WAITERS = Number(values.waiters);
+const PER_MINUTE = 700;
+const PER_ROUTE_SECOND = 40;
+
+function maxInWindow(entries: readonly RequestLogEntry[], windowMs: number): number {
+  const times = entries.map((e) => e.time).sort((a, b) => a - b);
+  let best = 0;
+  let start = 0;
+  for (let end = 0; end < times.length; end++) {
+    while ((times[end] as number) - (times[start] as number) >= windowMs) start++;
+    best = Math.max(best, end - start + 1);
+  }
+  return best;
+}
+
+function maxPerRouteSecond(entries: readonly RequestLogEntry[]): { route: string; count: number } {
+  const byRoute = new Map<string, RequestLogEntry[]>();
+  for (const e of entries) byRoute.set(e.route ?? '?', [...(byRoute.get(e.route ?? '?') ?? []), e]);
+  let best = { route: '-', count: 0 };
+  for (const [route, list] of byRoute) {
+    const count = maxInWindow(list, 1_000);
+    if (count > best.count) best = { route, count };
+  }
+  return best;
+}
+
+async function environment(seed: number): Promise<{ clock: ScaledClock; emulator: EmulatorHandle; scheduler: NeonScheduler; client: NeonClient; events: SchedulerEvent[] }> {
+  const clock = new ScaledClock(FACTOR);
+  // A little latency, as a real network has; the emulator enforces Neon's real limits (its default).
+  const emulator = await startEmulator({ clock, seed, faults: { latencyMs: 30, latencyJitterMs: 120 } });
+  const scheduler = new NeonScheduler({ clock });
+  const client = new NeonClient({
+    apiKey: `bench-key-${seed}-0123456789`,
+    scheduler,
+    baseUrl: emulator.url,
+    clock,
+    requestTimeoutMs: 30_000 * FACTOR,
+  });
+  const events: SchedulerEvent[] = [];
+  scheduler.onEvent((e) => events.push(e));
+  return { clock, emulator, scheduler, client, events };
+}
+
+/** The reads and occasional writes of a resync storm, spread over the projects. */
+function burst(client: NeonClient, projects: string[], calls: number): Array<Promise<unknown>> {
+  const out: Array<Promise<unknown>> = [];
+  for (let i = 0; i < calls; i++) {
+    const p = projects[i % projects.length] as string;
+    const round = Math.floor(i / projects.length);
+    if (round % 50 === 0) out.push(client.createBranch(p, { branch: { name: `bench-${round}` } }));
+    else if (round % 4 === 0) out.push(client.listBranches(p));
+    else if (round % 4 === 1) out.push(client.getProject(p));
+    else if (round % 4 === 2) out.push(client.listEndpoints(p));
+    else out.push(client.listOperations(p, { limit: 5 }));
+  }
+  return out;
+}
+
+function fmt(n: number, digits = 1): string {
+  return n.toFixed(digits);
+}
+
+async function burstPhase(title: string, seed: number, rate429: number): Promise<void> {
+  const { clock, emulator, scheduler, client } = await environment(seed);
+  const projects = (await Promise.all(Array.from({ length: PROJECTS }, (_, i) => client.createProject({ name: `bench-${i}` })))).map(
+    (c) => c.project.id,
+  );
+  emulator.resetCounters();
+  if (rate429 > 0) emulator.setFaults({ rate429, latencyMs: 30, latencyJitterMs: 120 });
+  const firstIndex = emulator.requests.length;
+  const started = clock.now();
+  const realStarted = Date.now();
+  const results = await Promise.allSettled(burst(client, projects, CALLS));
+  const elapsed = clock.now() - started;
+  const log = emulator.requests.slice(firstIndex);
+  const admitted = log.filter((e) => e.fault !== 'rate-limit' && e.fault !== '429');
+  const failed = results.filter((r) => r.status === 'rejected');
+  const stats = scheduler.stats();
+  const bound = PER_MINUTE * Math.ceil(elapsed / 60_000);
+  const busiestRoute = maxPerRouteSecond(admitted);
+
+  console.log(`\n== ${title}: ${CALLS} queued calls across ${PROJECTS} projects (Neon limits ${PER_MINUTE}/min, ${PER_ROUTE_SECOND}/s per route)`);
+  console.log(`  calls issued (requests Neon saw):     ${log.length}  (${admitted.length} admitted)`);
+  console.log(`  elapsed Neon time:                    ${fmt(elapsed / 1000)} s  (${fmt((Date.now() - realStarted) / 1000, 2)} s real at ×${FACTOR})`);
+  console.log(`  rate-limit bound for that time:       ${bound}  (${PER_MINUTE} × ${Math.ceil(elapsed / 60_000)} started minutes)`);
+  console.log(`  busiest 60 s window:                  ${maxInWindow(admitted, 60_000)} / ${PER_MINUTE}`);
+  console.log(`  busiest route-second:                 ${busiestRoute.count} / ${PER_ROUTE_SECOND}  (${busiestRoute.route})`);
+  console.log(`  sustained rate:                       ${fmt((admitted.length / elapsed) * 60_000)} /min`);
+  const toCallers = failed.filter((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError).length;
+  console.log(`  429s: injected ${log.filter((e) => e.fault === '429').length}, from Neon's limiter ${log.filter((e) => e.fault === 'rate-limit').length}, seen by the scheduler ${stats.rateLimited}, reaching callers ${toCallers}`);
+  console.log(`  failed calls:                         ${failed.length}`);
+  console.log(`  queue wait: mean ${fmt(stats.queueWait.totalMs / Math.max(1, stats.queueWait.count) / 1000)} s, max ${fmt(stats.queueWait.maxMs / 1000)} s`);
+  await client.close();
+  await emulator.stop();
+}
+
+async function waitPhase(): Promise<void> {
+  const { emulator, client, events } = await environment(11);
+  const projects = (await Promise.all(Array.from({ length: PROJECTS }, (_, i) => client.createProject({ name: `wait-${i}` })))).map(
+    (c) => c.project.id,
+  );
+  // Let creation finish, then start a branch with a compute in every project and wait on it.
+  await Promise.all(projects.map(async (p) => client.waitForOperations(p, (await client.listOperations(p)).operations)));
+  const created = await Promise.all(projects.map((p) => client.createBranch(p, { branch: { name: 'w' }, endpoints: [{ type: 'read_write' }] })));
+  emulator.resetCounters();
+  const before = events.length;
+  const waits = projects.flatMap((p, i) =>
+    Array.from({ length: WAITERS }, () => client.waitForOperations(p, created[i]?.operations ?? [])),
+  );
+  await Promise.all(waits);
+  const operationsWaited = created.reduce((n, c) => n + c.operations.length, 0);
+  const gets = emulator.counters().byRoute['GET /projects/{project_id}/operations'] ?? 0;
+  const rounds = events.slice(before).filter((e) => e.type === 'operations-poll').length;
+  console.log(`\n== operation waits: ${PROJECTS} projects × ${WAITERS} waiters on the same create_branch + start_compute`);
+  console.log(`  distinct operations waited:           ${operationsWaited}  (${operationsWaited * WAITERS} operation waits)`);
+  console.log(`  GET /projects/{id}/operations:        ${gets}  in ${rounds} poll rounds`);
+  console.log(`  GETs per waited operation:            ${fmt(gets / operationsWaited, 2)}`);
+  console.log(`  GETs per operation wait:              ${fmt(gets / (operationsWaited * WAITERS), 3)}`);
+  await client.close();
+  await emulator.stop();
+}
+
+await burstPhase('burst', 1, 0);
+await waitPhase();
+await burstPhase('burst under a 429 storm (10% of answers are injected 429s with Retry-After: 1)', 2, 0.1);
