@@ -152,6 +152,22 @@ describe('NeonScheduler', () => {
     expect(conflicts).toBe(1);
   });
 
+  it('forgets a project lane once nothing runs, waits or is remembered on it', async () => {
+    const source: OperationsSource = {
+      listOperations: async () => ({ operations: [op('o', 'finished')] }),
+      getOperation: async () => op('o', 'finished'),
+    };
+    const s = scheduler({ source });
+    await Promise.all(['a', 'b', 'c'].map((p) => call(s, p, 'read', async () => 1)));
+    expect(s.stats().lanes).toBe(0);
+    // A mutation that started an operation keeps its lane until a poll sees the operation end.
+    await call(s, 'p1', 'mutation', async () => 1, [op('o', 'running')]);
+    expect(s.stats().lanes).toBe(1);
+    await s.waitForOperations(ACCOUNT, 'p1', ['o']);
+    await tick(); // the poll loop winds down right after settling its waiters
+    expect(s.stats().lanes).toBe(0);
+  });
+
   it('wraps a non-typed failure from an attempt as a transport error', async () => {
     const s = scheduler();
     const err = await call(s, 'p1', 'mutation', async () => {

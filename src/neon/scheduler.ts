@@ -181,6 +181,8 @@ class ProjectLane {
   preferMutation = false;
   readonly opWaiters: OpWaiter[] = [];
   polling = false;
+  /** Calls inside `run` for this lane (queued, in flight or backing off). */
+  active = 0;
 
   constructor(key: string, account: string, projectId: string | undefined) {
     this.key = key;
@@ -194,6 +196,20 @@ class ProjectLane {
 
   get hasQueued(): boolean {
     return this.reads.length > 0 || this.mutations.length > 0;
+  }
+
+  /** Nothing running, queued, waited for or remembered: the lane can be dropped and made anew later. */
+  get forgettable(): boolean {
+    return (
+      this.active === 0 &&
+      !this.hasQueued &&
+      this.opWaiters.length === 0 &&
+      !this.polling &&
+      !this.gateBusy &&
+      !this.mutationActive &&
+      !this.drainNeeded &&
+      this.pendingOps.size === 0
+    );
   }
 }
 
@@ -301,8 +317,18 @@ export class NeonScheduler {
    * error on the first occurrence.
    */
   async run<T>(spec: CallSpec<T>): Promise<T> {
-    const account = this.#account(spec.account);
     const lane = this.#lane(spec.account, spec.projectId);
+    lane.active++;
+    try {
+      return await this.#attempts(spec, lane);
+    } finally {
+      lane.active--;
+      this.#forgetIfIdle(lane);
+    }
+  }
+
+  async #attempts<T>(spec: CallSpec<T>, lane: ProjectLane): Promise<T> {
+    const account = this.#account(spec.account);
     for (let attempt = 1; ; attempt++) {
       const { slot, waitMs } = await this.#acquire(lane, spec);
       const started = this.#clock.now();
@@ -322,6 +348,7 @@ export class NeonScheduler {
         if (spec.kind === 'mutation') lane.mutationActive = false;
         const target = result.projectId !== undefined ? this.#lane(spec.account, result.projectId) : lane;
         if (target.projectId !== undefined) this.#track(target, result.operations ?? []);
+        if (target !== lane) this.#forgetIfIdle(target);
         this.#record(spec, result.status, durationMs, waitMs, attempt, result.requestId, 'ok');
         this.#kick();
         return result.value;
@@ -657,7 +684,12 @@ export class NeonScheduler {
       }
     } finally {
       lane.polling = false;
+      this.#forgetIfIdle(lane);
     }
+  }
+
+  #forgetIfIdle(lane: ProjectLane): void {
+    if (lane.forgettable && this.#lanes.get(lane.key) === lane) this.#lanes.delete(lane.key);
   }
 
   async #pollRound(lane: ProjectLane): Promise<void> {
