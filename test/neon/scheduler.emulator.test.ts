@@ -168,7 +168,7 @@ describe('NeonScheduler against the emulator', () => {
   it('serialises mutations per project so none meets a 423, and waits out 423s caused by others', async () => {
     const { client, emulator, scheduler } = await setup({
       factor: 100,
-      emulator: { durations: { create_branch: 400, start_compute: 20_000, apply_config: 200 } },
+      emulator: { durations: { create_branch: 400, start_compute: 800, apply_config: 200 } },
     });
     const [projectId] = await createProjects(client, 1);
     const pid = projectId as string;
@@ -187,7 +187,9 @@ describe('NeonScheduler against the emulator', () => {
     expect(emulator.counters().byStatus['423'] ?? 0).toBe(0);
     expect(scheduler.stats().locked).toBe(0);
 
-    // Another actor (the console, another process) starts operations we do not know about.
+    // Another actor (the console, another process) starts operations we do not know about; they last a
+    // second of real time, so our next mutation surely meets them.
+    emulator.state.durations['start_compute'] = 100_000;
     const other = new RawClient(emulator.url, KEY);
     const foreign = await other.post(`/projects/${pid}/branches`, { branch: { name: 'foreign' }, endpoints: [{ type: 'read_write' }] });
     expect(foreign.status).toBe(201);
