@@ -201,7 +201,7 @@ export function buildCrd(kind: KindDefinition): CustomResourceDefinition {
                 spec,
                 status,
               },
-              ...(kind.objectRules.length > 0 ? { 'x-kubernetes-validations': kind.objectRules.map((r) => ({ ...r })) } : {}),
+              ...(kind.objectValidations.length > 0 ? { 'x-kubernetes-validations': kind.objectValidations.map((r) => ({ ...r })) } : {}),
             },
           },
         },

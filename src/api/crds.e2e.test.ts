@@ -223,6 +223,15 @@ describe('the generated CRDs on a real API server', () => {
     },
   ];
 
+  it('needs spec.name on a NeonRole or NeonDatabase whose metadata.name is too long for Postgres', async () => {
+    const long = 'a'.repeat(64);
+    const roleErr = await rejection(create('NeonRole', long, { branchRef: { name: 'b' }, databaseName: 'neondb' }));
+    expect(roleErr.message).toMatch(/spec\.name: .*must be set when metadata\.name is longer than 63 characters/);
+    const dbErr = await rejection(create('NeonDatabase', long, { branchRef: { name: 'b' }, ownerName: 'o' }));
+    expect(dbErr.message).toMatch(/spec\.name: .*must be set when metadata\.name is longer than 63 characters/);
+    await create('NeonDatabase', long, { branchRef: { name: 'b' }, ownerName: 'o', name: 'short' });
+  });
+
   it.each(invalid)('rejects $what, naming $field (and zod names it too)', async ({ kind, spec, field, says }) => {
     const name = `bad-${randomBytes(3).toString('hex')}`;
     const { code, message } = await rejection(create(kind, name, spec));

@@ -9,3 +9,4 @@ export * from './neon-endpoint.ts';
 export * from './neon-role.ts';
 export * from './neon-database.ts';
 export * from './kinds.ts';
+export * from './defaults.ts';

@@ -9,7 +9,7 @@ import {
   statusBaseShape,
 } from './common.ts';
 import { defineKind } from './resource.ts';
-import { isSet, withRules } from './validation.ts';
+import { isSet, postgresNameDefaultingToMetadata, withRules } from './validation.ts';
 
 export const neonDatabaseSpecSchema = withRules(
   z
@@ -58,6 +58,8 @@ export const neonDatabaseKind = defineKind({
   description: 'A Postgres database on a Neon branch, owned by a role.',
   spec: neonDatabaseSpecSchema,
   status: neonDatabaseStatusSchema,
+  // Renaming is allowed (Neon renames the database), so the name is not immutable.
+  objectRules: postgresNameDefaultingToMetadata('the database name', { immutable: false }),
   printerColumns: [
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the database exists in Neon and matches the spec.' },
     { name: 'Database', type: 'string', jsonPath: '.status.databaseName', description: 'Name of the database.' },

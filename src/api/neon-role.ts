@@ -11,7 +11,7 @@ import {
 } from './common.ts';
 import { ROTATE_PASSWORD_ANNOTATION } from './group.ts';
 import { defineKind } from './resource.ts';
-import { immutableNameDefaultingToMetadata, isSet, withRules } from './validation.ts';
+import { isSet, postgresNameDefaultingToMetadata, withRules } from './validation.ts';
 
 export const neonRoleSpecSchema = withRules(
   z
@@ -103,7 +103,7 @@ export const neonRoleKind = defineKind({
     'A Postgres role on a Neon branch, and a Secret with everything an application needs to connect as it.',
   spec: neonRoleSpecSchema,
   status: neonRoleStatusSchema,
-  objectRules: [immutableNameDefaultingToMetadata('name', 'the Postgres role name')],
+  objectRules: postgresNameDefaultingToMetadata('the Postgres role name', { immutable: true }),
   printerColumns: [
     { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the role exists in Neon and its Secret is up to date.' },
     { name: 'Role', type: 'string', jsonPath: '.status.roleName', description: 'Name of the Postgres role.' },

@@ -144,6 +144,18 @@ describe('parse errors name the object and the field', () => {
     ]);
   });
 
+  it('NeonRole, NeonDatabase: a metadata.name too long for Postgres needs spec.name', () => {
+    const long = { ...metadata, name: 'a'.repeat(64) };
+    expect(issuesOf(parseNeonRole, { ...role({ branchRef: { name: 'b' }, databaseName: 'd' }), metadata: long })).toEqual([
+      'spec.name: spec.name (the Postgres role name) must be set when metadata.name is longer than 63 characters',
+    ]);
+    expect(issuesOf(parseNeonDatabase, { ...database({ branchRef: { name: 'b' }, ownerName: 'o' }), metadata: long })).toEqual([
+      'spec.name: spec.name (the database name) must be set when metadata.name is longer than 63 characters',
+    ]);
+    expect(parseNeonRole({ ...role({ branchRef: { name: 'b' }, databaseName: 'd', name: 'short' }), metadata: long }).spec.name).toBe('short');
+    expect(parseNeonRole({ ...role({ branchRef: { name: 'b' }, databaseName: 'd' }), metadata: { ...metadata, name: 'a'.repeat(63) } })).toBeTruthy();
+  });
+
   it('NeonDatabase: exactly one owner', () => {
     expect(issuesOf(parseNeonDatabase, database({ branchRef: { name: 'b' } }))).toEqual([
       'spec.ownerRef: exactly one of ownerRef or ownerName must be set',

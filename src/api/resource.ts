@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { objectMetaSchema } from './common.ts';
-import type { KubernetesValidationRule } from './validation.ts';
+import { toKubernetesRules, type CelRule, type KubernetesValidationRule, type ObjectRuleTarget } from './validation.ts';
 import { API_CATEGORY, API_GROUP, API_GROUP_VERSION, API_VERSION } from './group.ts';
 
 /** A column of `kubectl get` (CRD additionalPrinterColumns). */
@@ -81,10 +81,10 @@ export interface KindOptions<Spec extends z.ZodType, Status extends z.ZodType> {
   status: Status;
   printerColumns: PrinterColumn[];
   /**
-   * CEL rules on the whole object, for what needs metadata (e.g. a spec field that defaults to
-   * metadata.name). Transition rules only: the operator cannot check them, so they have no zod side.
+   * Rules on the whole object, for what involves metadata (e.g. a spec field that defaults to
+   * metadata.name). `field` is relative to the object (`spec.name`).
    */
-  objectRules?: KubernetesValidationRule[];
+  objectRules?: CelRule<ObjectRuleTarget>[];
 }
 
 /**
@@ -94,13 +94,23 @@ export interface KindOptions<Spec extends z.ZodType, Status extends z.ZodType> {
 export function defineKind<K extends string, Spec extends z.ZodType, Status extends z.ZodType>(
   options: KindOptions<Spec, Status> & { kind: K },
 ) {
-  const schema = z.object({
+  const objectRules = options.objectRules ?? [];
+  let schema = z.object({
     apiVersion: z.literal(API_GROUP_VERSION),
     kind: z.literal(options.kind),
     metadata: objectMetaSchema,
     spec: options.spec,
     status: options.status.optional(),
   });
+  for (const { check, message, field } of objectRules) {
+    if (!check) continue;
+    schema = schema.refine((obj) => check(obj as ObjectRuleTarget), {
+      message,
+      path: field ? field.split('.') : [],
+      // Only on an object whose metadata and spec parsed: the rule reads both.
+      when: (payload) => payload.issues.length === 0,
+    });
+  }
   type Resource = z.output<typeof schema>;
   return {
     ...options,
@@ -110,7 +120,8 @@ export function defineKind<K extends string, Spec extends z.ZodType, Status exte
     singular: options.kind.toLowerCase(),
     listKind: `${options.kind}List`,
     categories: [API_CATEGORY],
-    objectRules: options.objectRules ?? [],
+    /** The object-level rules as the CRD carries them (on the root of the schema). */
+    objectValidations: toKubernetesRules(objectRules) satisfies KubernetesValidationRule[],
     /** The whole object, as the operator reads it from the API server. */
     schema,
     /**

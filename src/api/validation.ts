@@ -49,12 +49,16 @@ export function withRules<S extends z.ZodType>(schema: S, rules: readonly CelRul
       when: (payload) => (typeof payload.value === 'object' && payload.value !== null) || payload.issues.length === 0,
     });
   }
-  const validations: KubernetesValidationRule[] = rules.map((r) => ({
+  return refined.meta({ 'x-kubernetes-validations': toKubernetesRules(rules) });
+}
+
+/** The CEL side of rules, as the CRD carries them. */
+export function toKubernetesRules(rules: readonly CelRule<never>[]): KubernetesValidationRule[] {
+  return rules.map((r) => ({
     rule: r.rule,
     message: r.message,
     ...(r.field ? { fieldPath: `.${r.field}` } : {}),
   }));
-  return refined.meta({ 'x-kubernetes-validations': validations });
 }
 
 /** A field is present on an object parsed by zod (optional fields are absent or undefined). */
@@ -74,15 +78,33 @@ export function immutable<T>(field: string, what = field): CelRule<T> {
   };
 }
 
+/** What an object-level rule sees: the whole object (only metadata.name and the spec matter). */
+export interface ObjectRuleTarget {
+  metadata: { name: string };
+  spec: Readonly<Record<string, unknown>>;
+}
+
 /**
- * An object-level transition rule that makes the effective value of `spec.<field>` immutable, where the
- * field defaults to metadata.name: leaving it out and later writing the object's own name is no change.
+ * Object-level rules for a spec field that defaults to metadata.name and names a Postgres object (at most
+ * 63 bytes): a long metadata.name needs the field set and, when `immutable`, the effective name cannot
+ * change (leaving the field out and later writing the object's own name is no change).
  */
-export function immutableNameDefaultingToMetadata(field: string, what: string): KubernetesValidationRule {
-  const effective = (obj: string) => `(has(${obj}.spec.${field}) ? ${obj}.spec.${field} : ${obj}.metadata.name)`;
-  return {
-    rule: `${effective('self')} == ${effective('oldSelf')}`,
-    message: `spec.${field} (${what}, default metadata.name) is immutable`,
-    fieldPath: `.spec.${field}`,
-  };
+export function postgresNameDefaultingToMetadata(what: string, { immutable }: { immutable: boolean }): CelRule<ObjectRuleTarget>[] {
+  const effective = (obj: string) => `(has(${obj}.spec.name) ? ${obj}.spec.name : ${obj}.metadata.name)`;
+  const rules: CelRule<ObjectRuleTarget>[] = [
+    {
+      rule: 'has(self.spec.name) || size(self.metadata.name) <= 63',
+      message: `spec.name (${what}) must be set when metadata.name is longer than 63 characters`,
+      field: 'spec.name',
+      check: (o) => typeof o.spec['name'] === 'string' || o.metadata.name.length <= 63,
+    },
+  ];
+  if (immutable) {
+    rules.push({
+      rule: `${effective('self')} == ${effective('oldSelf')}`,
+      message: `spec.name (${what}, default metadata.name) is immutable`,
+      field: 'spec.name',
+    });
+  }
+  return rules;
 }
