@@ -168,6 +168,26 @@ describe('NeonScheduler', () => {
     expect(s.stats().lanes).toBe(0);
   });
 
+  it('close() rejects queued calls and operation waiters and refuses new calls', async () => {
+    const source: OperationsSource = {
+      listOperations: async () => ({ operations: [op('o', 'running')] }),
+      getOperation: async () => op('o', 'running'),
+    };
+    const s = scheduler({ source, maxConcurrent: 1 });
+    let release: () => void = () => undefined;
+    const first = call(s, 'p1', 'read', () => new Promise<number>((r) => (release = () => r(1))));
+    const queued = call(s, 'p2', 'read', async () => 2);
+    const waiting = s.waitForOperations(ACCOUNT, 'p1', ['o']);
+    await tick();
+    s.close();
+    await expect(queued).rejects.toThrow('Neon scheduler closed');
+    await expect(waiting).rejects.toThrow('Neon scheduler closed');
+    await expect(call(s, 'p3', 'read', async () => 3)).rejects.toThrow('Neon scheduler closed');
+    // A request already sent finishes normally.
+    release();
+    await expect(first).resolves.toBe(1);
+  });
+
   it('wraps a non-typed failure from an attempt as a transport error', async () => {
     const s = scheduler();
     const err = await call(s, 'p1', 'mutation', async () => {

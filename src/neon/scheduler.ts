@@ -240,6 +240,8 @@ export class NeonScheduler {
   #pumpScheduled = false;
   #timer: { at: number; abort: AbortController } | undefined;
   readonly #listeners = new Set<(event: SchedulerEvent) => void>();
+  /** Aborted by `close()`: stops timers and poll loops. */
+  readonly #closing = new AbortController();
   readonly #stats = {
     requests: new Map<string, RouteStats>(),
     rateLimited: 0,
@@ -282,6 +284,24 @@ export class NeonScheduler {
   /** The account's budget (for inspection in tests and metrics). */
   budget(account: string): RateBudget {
     return this.#account(account).budget;
+  }
+
+  /**
+   * Stops the scheduler for shutdown: queued calls and operation waiters reject, timers and poll loops
+   * stop, later calls reject at once. Requests already sent finish normally.
+   */
+  close(): void {
+    if (this.#closing.signal.aborted) return;
+    const reason = new Error('Neon scheduler closed');
+    this.#closing.abort(reason);
+    this.#timer?.abort.abort();
+    this.#timer = undefined;
+    for (const lane of this.#lanes.values()) {
+      for (const w of lane.reads.splice(0)) w.reject(reason);
+      for (const w of lane.mutations.splice(0)) w.reject(reason);
+      for (const w of lane.opWaiters.splice(0)) w.reject(reason);
+    }
+    this.#queued = 0;
   }
 
   /** Subscribes to scheduler events; returns the unsubscribe function. */
@@ -370,7 +390,9 @@ export class NeonScheduler {
 
       if (decision.outcome === 'retry') {
         this.#stats.retries++;
-        if (decision.delayMs > 0) await this.#clock.sleep(decision.delayMs, spec.signal);
+        if (decision.delayMs > 0) {
+          await this.#clock.sleep(decision.delayMs, spec.signal ? AbortSignal.any([spec.signal, this.#closing.signal]) : this.#closing.signal);
+        }
         continue;
       }
       if (decision.outcome === 'outcome-unknown') {
@@ -483,6 +505,10 @@ export class NeonScheduler {
         reject(signal.reason);
         return;
       }
+      if (this.#closing.signal.aborted) {
+        reject(this.#closing.signal.reason);
+        return;
+      }
       const queue = spec.kind === 'mutation' ? lane.mutations : lane.reads;
       const onAbort = () => {
         const i = queue.indexOf(waiter);
@@ -590,6 +616,7 @@ export class NeonScheduler {
   }
 
   #wakeAt(at: number): void {
+    if (this.#closing.signal.aborted) return;
     if (this.#timer && this.#timer.at <= at) return;
     this.#timer?.abort.abort();
     const abort = new AbortController();
@@ -650,6 +677,10 @@ export class NeonScheduler {
         reject(signal.reason);
         return;
       }
+      if (this.#closing.signal.aborted) {
+        reject(this.#closing.signal.reason);
+        return;
+      }
       const waiter = make(
         (ops) => {
           signal?.removeEventListener('abort', onAbort);
@@ -667,7 +698,8 @@ export class NeonScheduler {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       lane.opWaiters.push(waiter);
-      if (!lane.polling) void this.#pollLoop(lane);
+      // The loop settles its waiters itself; it only throws when close() interrupts its sleep.
+      if (!lane.polling) this.#pollLoop(lane).catch(() => undefined);
     });
   }
 
@@ -677,7 +709,7 @@ export class NeonScheduler {
     let delay = this.#poll.initialMs;
     try {
       while (lane.opWaiters.length > 0) {
-        await this.#clock.sleep(delay);
+        await this.#clock.sleep(delay, this.#closing.signal);
         delay = Math.min(this.#poll.maxMs, delay * this.#poll.factor);
         if (lane.opWaiters.length === 0) break;
         await this.#pollRound(lane);
