@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from './fake-clock.ts';
 import { FakeTransport } from './fake-transport.ts';
 import { KubeApiError, KubeClient, type KubeRequest, type ResourceType } from './kube-client.ts';
-import { Manager } from './manager.ts';
+import { EventEmitter } from 'node:events';
+import { installSignalHandlers, Manager } from './manager.ts';
 
 const log = pino({ level: 'silent' });
 const widgets: ResourceType = { group: 'example.dev', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
@@ -107,5 +108,28 @@ describe('Manager', () => {
     await manager.stop();
     await running;
     expect(manager.healthy()).toBe(false);
+  });
+
+  it('SIGTERM triggers the graceful stop; a second signal exits at once', async () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport();
+    fakeApi(transport, []);
+    const manager = new Manager({ client: new KubeClient(transport), clock, log, random: () => 0 });
+    const reconciled: string[] = [];
+    manager.addController({ name: 'widget', resource: widgets, reconciler: async (key) => void reconciled.push(key.name) });
+    const exits: number[] = [];
+    const proc = Object.assign(new EventEmitter(), { exit: (code: number) => void exits.push(code) });
+    const uninstall = installSignalHandlers(manager, proc as unknown as NodeJS.Process);
+    const running = manager.run();
+    await flushMicrotasks();
+    expect(manager.healthy()).toBe(true);
+    proc.emit('SIGTERM', 'SIGTERM');
+    await running;
+    expect(manager.healthy()).toBe(false);
+    expect(exits).toEqual([]);
+    proc.emit('SIGINT', 'SIGINT');
+    expect(exits).toEqual([1]);
+    uninstall();
+    expect(proc.listenerCount('SIGTERM')).toBe(0);
   });
 });

@@ -34,6 +34,8 @@ export interface ManagerOptions {
   informers?: { relistPeriodMs?: number; stallTimeoutMs?: number; backoff?: BackoffPolicy };
   /** `reportingController` for Events, e.g. `example.dev/operator`. */
   eventReportingController?: string;
+  /** Default `onReconciled` for every controller (metrics). */
+  onReconciled?: ControllerOptions<KubeObject>['onReconciled'];
   random?: () => number;
 }
 
@@ -106,6 +108,7 @@ export class Manager implements InformerSource {
       clock: this.clock,
       log: spec.log ?? this.log,
       ...(this.#options.random && !spec.random ? { random: this.#options.random } : {}),
+      ...(this.#options.onReconciled && !spec.onReconciled ? { onReconciled: this.#options.onReconciled } : {}),
     });
     this.#controllers.push(controller as unknown as Controller);
     return controller;
@@ -125,6 +128,11 @@ export class Manager implements InformerSource {
 
   get isLeader(): boolean {
     return this.#leading;
+  }
+
+  /** The controllers, e.g. to export their queues' depth as metrics. */
+  get controllers(): readonly Controller[] {
+    return this.#controllers;
   }
 
   /** Liveness: the manager is running (informers retry on their own; a failing API server is not a reason to restart). */
