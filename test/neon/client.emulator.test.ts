@@ -2,24 +2,44 @@
  * Every typed call of NeonClient against the emulator: each answer must parse with the client's schemas
  * and carry what a controller needs. Runs on a sped-up clock; assertions are on values, never on time.
  */
+import { Agent, type Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScaledClock } from '../../src/clock.ts';
 import { ConflictError, NeonClient, NeonScheduler, NotFoundError } from '../../src/neon/index.ts';
 import { startEmulator, type EmulatorHandle } from '../emulator/server.ts';
+import { createRequestValidator } from '../fidelity/openapi.ts';
 
 const FACTOR = 100;
 let emulator: EmulatorHandle;
 let client: NeonClient;
+let agent: Agent;
+/** Bodies the client sent, by X-Request-ID (the emulator's log gives each request's route template). */
+const sentBodies = new Map<string, string | undefined>();
 
 beforeAll(async () => {
   const clock = new ScaledClock(FACTOR);
   emulator = await startEmulator({ clock, seed: 3, validateResponses: true });
   const scheduler = new NeonScheduler({ clock, operationPoll: { initialMs: 200, maxMs: 1_000 } });
-  client = new NeonClient({ apiKey: 'surface-test-key-0123456789', scheduler, baseUrl: emulator.url, clock, requestTimeoutMs: 30_000 * FACTOR });
+  // The injected dispatcher records every request body on its way out.
+  agent = new Agent();
+  const recording: Dispatcher = agent.compose((dispatch) => (opts, handler) => {
+    const headers = (opts.headers ?? {}) as Record<string, string>;
+    sentBodies.set(headers['x-request-id'] ?? '', typeof opts.body === 'string' ? opts.body : undefined);
+    return dispatch(opts, handler);
+  });
+  client = new NeonClient({
+    apiKey: 'surface-test-key-0123456789',
+    scheduler,
+    baseUrl: emulator.url,
+    clock,
+    dispatcher: recording,
+    requestTimeoutMs: 30_000 * FACTOR,
+  });
 });
 
 afterAll(async () => {
   await client.close();
+  await agent.close();
   await emulator.stop();
 });
 
@@ -117,5 +137,19 @@ describe('NeonClient surface against the emulator', () => {
     expect(await client.getProject(pid).catch((e: unknown) => e)).toBeInstanceOf(NotFoundError);
 
     expect(emulator.specViolations()).toEqual([]);
+
+    // Every request the client sent matches Neon's documented request bodies.
+    const validate = createRequestValidator();
+    const problems: string[] = [];
+    let checked = 0;
+    for (const entry of emulator.requests) {
+      if (!entry.route || !sentBodies.has(entry.requestId)) continue;
+      const [method, template] = entry.route.split(' ') as [string, string];
+      const raw = sentBodies.get(entry.requestId);
+      problems.push(...validate(method, template, raw === undefined ? undefined : JSON.parse(raw)));
+      checked++;
+    }
+    expect(checked).toBe(emulator.requests.length);
+    expect(problems).toEqual([]);
   }, 60_000);
 });
