@@ -97,6 +97,7 @@ describe('NeonClient edge', () => {
     expect('some_future_field' in p1).toBe(false);
     expect(f.seen[0]?.url).toBe('/api/v2/projects/p-1');
     expect(f.seen[0]?.headers.authorization).toBe(`Bearer ${API_KEY}`);
+    expect(f.seen[0]?.headers['user-agent']).toMatch(/^neon-operator\/\d+\.\d+\.\d+/);
     const ids = f.seen.map((s) => s.headers['x-request-id']);
     expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
     expect(ids[0]).not.toBe(ids[1]);

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { systemClock, type Clock } from '../clock.ts';
+import { OPERATOR_VERSION } from '../version.ts';
 import { defaultNeonDispatcher, NeonHttp, type HttpAttempt } from './http.ts';
 import { registerSecret } from './redact.ts';
 import type { CallKind, NeonScheduler, OperationsSource } from './scheduler.ts';
@@ -224,7 +225,7 @@ export class NeonClient implements OperationsSource {
       clock: options.clock ?? systemClock,
       logger: options.logger?.child({ component: 'neon-client', account: this.account }),
       dispatcher: options.dispatcher ?? (this.#ownedDispatcher as Dispatcher),
-      userAgent: options.userAgent ?? 'neon-operator',
+      userAgent: options.userAgent ?? `neon-operator/${OPERATOR_VERSION}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     });
     this.#scheduler.registerAccount(this.account, this);
