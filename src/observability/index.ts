@@ -5,6 +5,7 @@ export {
   OperatorMetrics,
   type ControllerSource,
   type LeaderSource,
+  type ManagerSource,
   type OperatorMetricsOptions,
   type SchedulerSource,
 } from './metrics.ts';

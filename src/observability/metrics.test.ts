@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { ScaledClock } from '../clock.ts';
 import { NeonClient, NeonScheduler, type SchedulerEvent, type SchedulerStats } from '../neon/index.ts';
-import type { Controller, KubeObject, Manager } from '../runtime/index.ts';
+import { pino } from 'pino';
+import { KubeClient, Manager, type Controller, type KubeObject } from '../runtime/index.ts';
+import { FakeTransport } from '../runtime/fake-transport.ts';
 import { RawClient } from '../../test/emulator/raw-client.ts';
 import { startEmulator } from '../../test/emulator/server.ts';
-import { OperatorMetrics, type ControllerSource, type LeaderSource, type SchedulerSource } from './metrics.ts';
+import { OperatorMetrics, type ControllerSource, type LeaderSource, type ManagerSource, type SchedulerSource } from './metrics.ts';
 import { parseExposition, type Scrape } from './scrape.test-support.ts';
 import { startObservabilityServer, type ObservabilityServer } from './server.ts';
 
@@ -92,6 +94,7 @@ describe('OperatorMetrics', () => {
   it('takes the runtime Controller and Manager and the NeonScheduler as they are', () => {
     expectTypeOf<Controller>().toExtend<ControllerSource>();
     expectTypeOf<Manager>().toExtend<LeaderSource>();
+    expectTypeOf<Manager>().toExtend<ManagerSource>();
     expectTypeOf<NeonScheduler>().toExtend<SchedulerSource>();
   });
 
@@ -241,6 +244,26 @@ describe('OperatorMetrics', () => {
     expect(s.value(res, { kind: 'NeonBranch', ready: 'Unknown' })).toBe(0);
     expect(s.value('neon_operator_workqueue_depth', { kind: 'NeonBranch' })).toBe(0);
     expect(s.value('neon_operator_leader')).toBe(1);
+  });
+
+  it('bound to a real Manager, follows the controllers it runs (also those added later) and labels reconciles by kind', async () => {
+    const manager = new Manager({ client: new KubeClient(new FakeTransport()), log: pino({ level: 'silent' }) });
+    const metrics = new OperatorMetrics({ defaultMetrics: false });
+    metrics.bindManager(manager);
+    const scrape = await serve(metrics);
+    const resource = { group: 'neon-operator.dev', version: 'v1alpha1', plural: 'neonbranches', kind: 'NeonBranch', namespaced: true };
+    const branches = manager.addController({ name: 'neonbranch', resource, reconciler: async () => undefined, onReconciled: metrics.onReconciled });
+    // Keys queue before the workers start (the manager starts them when it leads).
+    branches.enqueue({ namespace: 'ns', name: 'a' });
+    branches.enqueue({ namespace: 'ns', name: 'b' });
+    metrics.onReconciled({ controller: 'neonbranch', key: { namespace: 'ns', name: 'a' }, outcome: 'terminal', durationMs: 12 });
+
+    const s = await scrape();
+    expect(s.value('neon_operator_workqueue_depth', { kind: 'NeonBranch' })).toBe(2);
+    expect(s.value('neon_operator_reconcile_total', { kind: 'NeonBranch', result: 'terminal' })).toBe(1);
+    expect(s.value('neon_operator_reconcile_total', { kind: 'NeonBranch', result: 'success' })).toBe(0);
+    expect(s.value('neon_operator_resources', { kind: 'NeonBranch', ready: 'True' })).toBe(0);
+    expect(s.value('neon_operator_leader')).toBe(0);
   });
 
   it('separate instances keep separate registries', async () => {

@@ -31,9 +31,15 @@ export interface ControllerSource {
   readonly informer: { list(): KubeObject[] };
 }
 
-/** What the metrics need of the Manager (structural; `Manager` satisfies it). */
+/** What the leader gauge needs (structural; `Manager` satisfies it). */
 export interface LeaderSource {
   readonly isLeader: boolean;
+}
+
+/** What the metrics need of the Manager (structural; `Manager` satisfies it). */
+export interface ManagerSource extends LeaderSource {
+  /** Read at scrape time, so controllers added after binding are included. */
+  readonly controllers: readonly ControllerSource[];
 }
 
 export interface OperatorMetricsOptions {
@@ -71,8 +77,9 @@ const queueWaitBuckets = [0, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60];
 const reconcileResults: readonly ReconcileOutcome[] = ['success', 'requeue', 'conflict', 'error', 'terminal', 'aborted'];
 
 /**
- * The operator's metrics on one registry. Bind sources with `bindScheduler`, `bindController` and
- * `bindLeader`, and pass `onReconciled` to every controller's options. Gauges derived from state (queue
+ * The operator's metrics on one registry. Bind sources with `bindScheduler` and `bindManager` (or
+ * `bindController` and `bindLeader` one by one), and pass `onReconciled` as the Manager's (or every
+ * controller's) `onReconciled` option. Gauges derived from state (queue
  * depths, resources by readiness, leadership) are computed at scrape time, so they can never drift.
  */
 export class OperatorMetrics {
@@ -98,7 +105,7 @@ export class OperatorMetrics {
 
   readonly #schedulers = new Set<SchedulerSource>();
   readonly #controllers = new Map<string, ControllerSource>();
-  readonly #kindByController = new Map<string, string>();
+  readonly #managers = new Set<ManagerSource>();
   #leaderSource: LeaderSource | undefined;
 
   constructor(options: OperatorMetricsOptions = {}) {
@@ -107,11 +114,18 @@ export class OperatorMetrics {
     const registers = [registry];
     const p = METRIC_PREFIX;
 
+    const allControllers = (): ControllerSource[] => this.#allControllers();
     this.reconcileTotal = new Counter({
       name: `${p}reconcile_total`,
       help: 'Reconciles finished, by kind and result (success, requeue, conflict, error, terminal, aborted).',
       labelNames: ['kind', 'result'],
       registers,
+      // Every bound kind shows every result from the first scrape (at 0), so rate() and alerts work at once.
+      collect() {
+        for (const c of allControllers()) {
+          for (const result of reconcileResults) this.inc({ kind: c.resource.kind, result }, 0);
+        }
+      },
     });
     this.reconcileDuration = new Histogram({
       name: `${p}reconcile_duration_seconds`,
@@ -189,10 +203,9 @@ export class OperatorMetrics {
       registers,
     });
 
-    const controllers = this.#controllers;
     const perController = (gauge: Gauge<'kind'>, pick: (c: ControllerSource) => number): void => {
       gauge.reset();
-      for (const c of controllers.values()) gauge.set({ kind: c.resource.kind }, pick(c));
+      for (const c of allControllers()) gauge.set({ kind: c.resource.kind }, pick(c));
     };
     this.workqueueDepth = new Gauge({
       name: `${p}workqueue_depth`,
@@ -228,7 +241,7 @@ export class OperatorMetrics {
       registers,
       collect() {
         this.reset();
-        for (const c of controllers.values()) {
+        for (const c of allControllers()) {
           const counts: Record<ReadyStatus, number> = { True: 0, False: 0, Unknown: 0 };
           for (const obj of c.informer.list()) counts[readyStatusOf(obj)]++;
           for (const ready of ['True', 'False', 'Unknown'] as const) {
@@ -262,7 +275,7 @@ export class OperatorMetrics {
    * kind once `bindController` has seen it, else the controller's name.
    */
   readonly onReconciled = (observation: ReconcileObservation): void => {
-    const kind = this.#kindByController.get(observation.controller) ?? observation.controller;
+    const kind = this.#allControllers().find((c) => c.name === observation.controller)?.resource.kind ?? observation.controller;
     this.recordReconcile(kind, observation.outcome, observation.durationMs);
   };
 
@@ -288,19 +301,30 @@ export class OperatorMetrics {
 
   /**
    * Reads the controller's work queue and its informer's cache at scrape time (queue gauges, resources
-   * by Ready status) and labels its reconciles with its resource kind. Pre-creates the reconcile series
-   * of its kind at zero, so rates work from the first scrape.
+   * by Ready status) and labels its reconciles with its resource kind.
    */
   bindController(controller: ControllerSource): void {
-    const kind = controller.resource.kind;
     this.#controllers.set(controller.name, controller);
-    this.#kindByController.set(controller.name, kind);
-    for (const result of reconcileResults) this.reconcileTotal.inc({ kind, result }, 0);
   }
 
   /** Reports leadership (`neon_operator_leader`) from the source at scrape time. */
   bindLeader(source: LeaderSource): void {
     this.#leaderSource = source;
+  }
+
+  /**
+   * Binds the Manager: leadership and every controller it runs (read at scrape time). Pass
+   * `metrics.onReconciled` as the Manager's `onReconciled` option for the reconcile counts.
+   */
+  bindManager(manager: ManagerSource): void {
+    this.#managers.add(manager);
+    this.bindLeader(manager);
+  }
+
+  #allControllers(): ControllerSource[] {
+    const byName = new Map(this.#controllers);
+    for (const m of this.#managers) for (const c of m.controllers) if (!byName.has(c.name)) byName.set(c.name, c);
+    return [...byName.values()];
   }
 
   #onSchedulerEvent(event: SchedulerEvent): void {
