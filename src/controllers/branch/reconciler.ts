@@ -1,0 +1,142 @@
+import { parseNeonBranch, type NeonBranch } from '../../api/index.ts';
+import type { Annotation, Branch, NeonClient } from '../../neon/index.ts';
+import type { ControllerDeps } from '../shared/deps.ts';
+import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { BRANCH_OWNER_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
+import { isNeonNotFound } from '../shared/neon-failures.ts';
+import { NotReadyError } from '../shared/not-ready.ts';
+import { clientForCleanup, resolveBranchRef, resolveProjectRef } from '../shared/references.ts';
+import { branchCreateInput, branchUpdate } from './drift.ts';
+
+/** How often a branch waiting for its child branches to go is looked at again. */
+const CHILDREN_RECHECK_MS = 5_000;
+
+async function resolveProject(deps: ControllerDeps, b: NeonBranch, signal: AbortSignal): Promise<{ client: NeonClient; projectId: string }> {
+  const namespace = b.metadata.namespace ?? '';
+  if (b.spec.projectRef) return resolveProjectRef(deps, namespace, b.spec.projectRef.name, signal);
+  if (!b.spec.projectId) throw new NotReadyError('InvalidSpec', 'set exactly one of projectRef or projectId');
+  const ref = b.spec.apiKeySecretRef;
+  return { client: await deps.accounts.clientFor(ref ? { namespace, name: ref.name, key: ref.key } : undefined, signal), projectId: b.spec.projectId };
+}
+
+/** The Neon branch created for this object: by recorded ID, else by the UID annotation, else by name. */
+function findOwn(b: NeonBranch, name: string, branches: Branch[], annotations: Record<string, Annotation>): { branch: Branch | undefined; how: 'id' | 'annotation' | 'name' | 'none' } {
+  const byId = b.status?.branchId ? branches.find((x) => x.id === b.status?.branchId) : undefined;
+  if (byId) return { branch: byId, how: 'id' };
+  const uid = b.metadata.uid;
+  const byAnnotation = uid ? branches.find((x) => annotations[x.id]?.value[BRANCH_OWNER_ANNOTATION] === uid) : undefined;
+  if (byAnnotation) return { branch: byAnnotation, how: 'annotation' };
+  const byName = branches.find((x) => x.name === name);
+  return byName ? { branch: byName, how: 'name' } : { branch: undefined, how: 'none' };
+}
+
+function statusOf(projectId: string, branch: Branch) {
+  return {
+    projectId,
+    branchId: branch.id,
+    parentId: branch.parent_id,
+    name: branch.name,
+    default: branch.default,
+    state: branch.current_state,
+  };
+}
+
+/**
+ * NeonBranch: adopt (by UID annotation, then name) or create stamped with the object's UID, so a crash
+ * between the create call and the status write can never produce a second branch; repair name,
+ * protection and expiry drift; recreate a branch deleted outside the operator.
+ */
+export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranch> {
+  return {
+    type: resourceTypes.branch,
+    parse: parseNeonBranch,
+
+    async sync(b: NeonBranch, ctx: SyncContext): Promise<SyncOutcome> {
+      const { signal } = ctx;
+      const o = { signal };
+      const namespace = b.metadata.namespace ?? '';
+      const { client, projectId } = await resolveProject(deps, b, signal);
+      let parentId = b.spec.parentId;
+      if (b.spec.parentRef) {
+        const parent = await resolveBranchRef(deps, namespace, b.spec.parentRef.name, signal);
+        if (parent.projectId !== projectId) {
+          throw new NotReadyError('InvalidSpec', `parent NeonBranch ${b.spec.parentRef.name} is in project ${parent.projectId}, not ${projectId}`);
+        }
+        parentId = parent.branchId;
+      }
+      const name = b.spec.name ?? b.metadata.name;
+      const { branches, annotations } = await client.listAllBranches(projectId, {}, o);
+      let { branch, how } = findOwn(b, name, branches, annotations);
+
+      if (!branch && b.status?.branchId) {
+        const message = `Neon branch ${b.status.branchId} was deleted outside the operator; creating it again from its parent`;
+        ctx.log.warn({ branchId: b.status.branchId }, 'branch deleted outside the operator');
+        ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
+        await ctx.saveStatus({ branchId: undefined, state: undefined });
+      }
+      if (branch && how !== 'id') {
+        await ctx.saveStatus({ projectId, branchId: branch.id });
+        ctx.event('Normal', 'Adopted', 'Create', `adopted Neon branch ${branch.id} (found by ${how})`);
+      }
+      if (!branch) {
+        const uid = b.metadata.uid ?? '';
+        const created = await client.createBranch(projectId, branchCreateInput(b.spec, name, parentId, { [BRANCH_OWNER_ANNOTATION]: uid }), o);
+        await ctx.saveStatus({ projectId, branchId: created.branch.id });
+        ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
+        await client.waitForOperations(projectId, created.operations, o);
+        branch = (await client.getBranch(projectId, created.branch.id, o)).branch;
+      } else {
+        const update = branchUpdate(b.spec, name, branch);
+        if (update) {
+          const answer = await client.updateBranch(projectId, branch.id, update, o);
+          branch = answer.branch;
+          ctx.event('Normal', 'Updated', 'Update', `updated Neon branch ${branch.id}: ${Object.keys(update).join(', ')}`);
+        }
+      }
+      const status = statusOf(projectId, branch);
+      if (branch.current_state !== 'ready') {
+        return {
+          status,
+          ready: { ok: false, reason: 'BranchNotReady', message: `Neon branch ${branch.id} is ${branch.current_state}` },
+          requeueAfterMs: 2_000,
+        };
+      }
+      return { status, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready` } };
+    },
+
+    async finalize(b: NeonBranch, ctx: SyncContext): Promise<FinalizeOutcome> {
+      if (b.spec.deletionPolicy === 'Retain' || b.status?.default) return { done: true };
+      const projectId = b.status?.projectId ?? b.spec.projectId;
+      if (!projectId) return { done: true };
+      const o = { signal: ctx.signal };
+      const client = await clientForCleanup(deps, b.metadata.namespace ?? '', b.spec, ctx.signal);
+      let listed: { branches: Branch[]; annotations: Record<string, Annotation> };
+      try {
+        listed = await client.listAllBranches(projectId, {}, o);
+      } catch (err) {
+        if (isNeonNotFound(err)) return { done: true }; // the project is gone, and the branch with it
+        throw err;
+      }
+      const uid = b.metadata.uid;
+      const branch =
+        listed.branches.find((x) => x.id === b.status?.branchId) ??
+        (uid ? listed.branches.find((x) => listed.annotations[x.id]?.value[BRANCH_OWNER_ANNOTATION] === uid) : undefined);
+      if (!branch) return { done: true };
+      if (branch.default) return { done: true };
+      const children = listed.branches.filter((x) => x.parent_id === branch.id);
+      if (children.length > 0) {
+        return {
+          done: false,
+          reason: 'BranchHasChildren',
+          message: `waiting for child branches to be deleted first: ${children.map((c) => c.name).join(', ')}`,
+          requeueAfterMs: CHILDREN_RECHECK_MS,
+        };
+      }
+      // deletionPolicy Delete is an explicit request: lift Neon's protection, which would refuse it.
+      if (branch.protected) await client.updateBranch(projectId, branch.id, { protected: false }, o);
+      await client.deleteBranch(projectId, branch.id, o);
+      ctx.event('Normal', 'Deleted', 'Delete', `deleted Neon branch ${branch.id}`);
+      return { done: true };
+    },
+  };
+}

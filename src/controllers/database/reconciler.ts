@@ -1,0 +1,89 @@
+import { parseNeonDatabase, parseNeonRole, type NeonDatabase } from '../../api/index.ts';
+import type { Database } from '../../neon/index.ts';
+import type { ControllerDeps } from '../shared/deps.ts';
+import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { resourceTypes } from '../shared/kinds.ts';
+import { isNeonNotFound } from '../shared/neon-failures.ts';
+import { NotReadyError } from '../shared/not-ready.ts';
+import { clientForCleanup, lookup, resolveBranchTarget, type ResolvedBranch } from '../shared/references.ts';
+
+/**
+ * The owner's role name. A referenced NeonRole only has to exist in Neon on the same branch (recorded in
+ * its status), not be Ready: the role's own readiness waits for this database (its Secret points here).
+ */
+function ownerName(deps: ControllerDeps, d: NeonDatabase, target: ResolvedBranch): string {
+  if (d.spec.ownerName) return d.spec.ownerName;
+  const refName = d.spec.ownerRef?.name ?? '';
+  const role = lookup(deps, resourceTypes.role, d.metadata.namespace ?? '', refName, parseNeonRole);
+  if (!role) throw new NotReadyError('RoleNotReady', `NeonRole ${refName} does not exist yet`);
+  const { roleName, branchId } = role.status ?? {};
+  if (!roleName) throw new NotReadyError('RoleNotReady', `waiting for NeonRole ${refName} to be created in Neon`);
+  if (branchId !== target.branchId) {
+    throw new NotReadyError('RoleNotReady', `NeonRole ${refName} is on branch ${branchId ?? 'unknown'}, not on the database's branch ${target.branchId}`);
+  }
+  return roleName;
+}
+
+/** NeonDatabase: adopt by name or create; rename and change owner with one PATCH; recreate if deleted outside. */
+export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDatabase> {
+  return {
+    type: resourceTypes.database,
+    parse: parseNeonDatabase,
+
+    async sync(d: NeonDatabase, ctx: SyncContext): Promise<SyncOutcome> {
+      const { signal } = ctx;
+      const o = { signal };
+      const target = await resolveBranchTarget(deps, d.metadata.namespace ?? '', d.spec, signal);
+      const { client, projectId, branchId } = target;
+      const owner = ownerName(deps, d, target);
+      const name = d.spec.name ?? d.metadata.name;
+      const databases = await client.listDatabases(projectId, branchId, o);
+      let db: Database | undefined = databases.find((x) => x.name === name);
+      const previous = d.status?.branchId === branchId ? d.status.databaseName : undefined;
+
+      if (!db && previous && previous !== name) {
+        const old = databases.find((x) => x.name === previous);
+        if (old) {
+          // spec.name changed: rename in place (and fix the owner in the same call).
+          const answer = await client.updateDatabase(projectId, branchId, previous, { name, ...(old.owner_name !== owner ? { owner_name: owner } : {}) }, o);
+          db = answer.database;
+          ctx.event('Normal', 'Renamed', 'Update', `renamed database ${previous} to ${name}`);
+        }
+      }
+      if (!db) {
+        if (previous === name) {
+          ctx.event('Warning', 'DeletedOutside', 'Reconcile', `database ${name} was deleted outside the operator; creating it again (empty)`);
+        }
+        const created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
+        db = created.database;
+        await ctx.saveStatus({ projectId, branchId, databaseName: name });
+        ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);
+        await client.waitForOperations(projectId, created.operations, o);
+      } else if (db.owner_name !== owner) {
+        const answer = await client.updateDatabase(projectId, branchId, name, { owner_name: owner }, o);
+        db = answer.database;
+        ctx.event('Normal', 'Updated', 'Update', `changed the owner of database ${name} to ${owner}`);
+      } else if (previous !== name) {
+        ctx.event('Normal', 'Adopted', 'Create', `adopted existing database ${name} on Neon branch ${branchId}`);
+      }
+      return {
+        status: { projectId, branchId, databaseName: db.name, ownerName: db.owner_name },
+        ready: { ok: true, reason: 'Ready', message: `database ${db.name} exists, owned by ${db.owner_name}` },
+      };
+    },
+
+    async finalize(d: NeonDatabase, ctx: SyncContext): Promise<FinalizeOutcome> {
+      if (d.spec.deletionPolicy === 'Retain') return { done: true };
+      const { projectId, branchId, databaseName } = d.status ?? {};
+      if (!projectId || !branchId || !databaseName) return { done: true };
+      const client = await clientForCleanup(deps, d.metadata.namespace ?? '', d.spec, ctx.signal);
+      try {
+        const answer = await client.deleteDatabase(projectId, branchId, databaseName, { signal: ctx.signal });
+        if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted database ${databaseName} from Neon branch ${branchId}`);
+      } catch (err) {
+        if (!isNeonNotFound(err)) throw err;
+      }
+      return { done: true };
+    },
+  };
+}

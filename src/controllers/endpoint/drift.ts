@@ -1,0 +1,30 @@
+import type { NeonEndpointSpec } from '../../api/index.ts';
+import type { Endpoint, EndpointCreateInput, EndpointUpdateInput } from '../../neon/index.ts';
+
+/** The body of the create call. */
+export function endpointCreateInput(spec: NeonEndpointSpec, branchId: string): EndpointCreateInput {
+  return {
+    branch_id: branchId,
+    type: spec.type,
+    ...(spec.autoscaling ? { autoscaling_limit_min_cu: spec.autoscaling.minCu, autoscaling_limit_max_cu: spec.autoscaling.maxCu } : {}),
+    ...(spec.suspendTimeoutSeconds !== undefined ? { suspend_timeout_seconds: spec.suspendTimeoutSeconds } : {}),
+    ...(spec.disabled !== undefined ? { disabled: spec.disabled } : {}),
+  };
+}
+
+/**
+ * The smallest PATCH that brings the compute to the spec (autoscaling limits, suspend timeout, disabled);
+ * undefined when nothing differs. Fields the spec leaves out keep Neon's values.
+ */
+export function endpointUpdate(spec: NeonEndpointSpec, endpoint: Endpoint): EndpointUpdateInput | undefined {
+  const update: EndpointUpdateInput = {};
+  if (spec.autoscaling) {
+    if (endpoint.autoscaling_limit_min_cu !== spec.autoscaling.minCu) update.autoscaling_limit_min_cu = spec.autoscaling.minCu;
+    if (endpoint.autoscaling_limit_max_cu !== spec.autoscaling.maxCu) update.autoscaling_limit_max_cu = spec.autoscaling.maxCu;
+  }
+  if (spec.suspendTimeoutSeconds !== undefined && endpoint.suspend_timeout_seconds !== spec.suspendTimeoutSeconds) {
+    update.suspend_timeout_seconds = spec.suspendTimeoutSeconds;
+  }
+  if (spec.disabled !== undefined && endpoint.disabled !== spec.disabled) update.disabled = spec.disabled;
+  return Object.keys(update).length > 0 ? update : undefined;
+}

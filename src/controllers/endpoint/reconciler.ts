@@ -1,0 +1,133 @@
+import { parseNeonEndpoint, type NeonEndpoint, type PendingCreate } from '../../api/index.ts';
+import { ConflictError, type Endpoint, type NeonClient } from '../../neon/index.ts';
+import { toKubeTime } from '../../runtime/index.ts';
+import { poolerHostOf } from '../shared/connection-secret.ts';
+import type { ControllerDeps } from '../shared/deps.ts';
+import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { resourceTypes } from '../shared/kinds.ts';
+import { isNeonNotFound } from '../shared/neon-failures.ts';
+import { clientForCleanup, resolveBranchTarget } from '../shared/references.ts';
+import { endpointCreateInput, endpointUpdate } from './drift.ts';
+
+const ADOPT_WINDOW_SLACK_MS = 2 * 60_000;
+
+/** Endpoint IDs other NeonEndpoints of the namespace already claim (a read_only compute is adopted only if unclaimed). */
+function claimedIds(deps: ControllerDeps, self: NeonEndpoint): Set<string> {
+  const ids = new Set<string>();
+  for (const raw of deps.informers.informer(resourceTypes.endpoint).list(self.metadata.namespace)) {
+    if (raw.metadata?.uid === self.metadata.uid) continue;
+    try {
+      const id = parseNeonEndpoint(raw).status?.endpointId;
+      if (id) ids.add(id);
+    } catch {
+      // an unreadable object claims nothing
+    }
+  }
+  return ids;
+}
+
+/**
+ * The compute this object should manage when it has none recorded: the branch's read_write compute
+ * (Neon allows one per branch), or, for read_only, one created after the recorded pending create and not
+ * claimed by another NeonEndpoint (Neon endpoints carry no annotations to stamp ownership on).
+ */
+function findAdoptable(e: NeonEndpoint, endpoints: Endpoint[], branchId: string, claimed: Set<string>): Endpoint | undefined {
+  const onBranch = endpoints.filter((x) => x.branch_id === branchId && x.type === e.spec.type && !claimed.has(x.id));
+  if (e.spec.type === 'read_write') return onBranch[0];
+  const pending: PendingCreate | undefined = e.status?.pendingCreate;
+  if (!pending) return undefined;
+  const since = Date.parse(pending.startedAt) - ADOPT_WINDOW_SLACK_MS;
+  return onBranch.filter((x) => Date.parse(x.created_at) >= since).sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0];
+}
+
+function statusOf(projectId: string, ep: Endpoint) {
+  return {
+    projectId,
+    branchId: ep.branch_id,
+    endpointId: ep.id,
+    host: ep.host,
+    poolerHost: poolerHostOf(ep.host),
+    state: ep.current_state,
+    pendingCreate: undefined,
+  };
+}
+
+async function getOrUndefined(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
+  try {
+    return await client.getEndpoint(projectId, id, { signal });
+  } catch (err) {
+    if (isNeonNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** NeonEndpoint: adopt or create (crash-safe), one PATCH for what differs, status with hosts and state. */
+export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEndpoint> {
+  return {
+    type: resourceTypes.endpoint,
+    parse: parseNeonEndpoint,
+
+    async sync(e: NeonEndpoint, ctx: SyncContext): Promise<SyncOutcome> {
+      const { signal } = ctx;
+      const o = { signal };
+      const { client, projectId, branchId } = await resolveBranchTarget(deps, e.metadata.namespace ?? '', e.spec, signal);
+      let endpoint = e.status?.endpointId ? await getOrUndefined(client, projectId, e.status.endpointId, signal) : undefined;
+      if (!endpoint && e.status?.endpointId) {
+        const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
+        ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
+        await ctx.saveStatus({ endpointId: undefined, host: undefined, poolerHost: undefined, state: undefined });
+      }
+      if (!endpoint) {
+        const adoptable = findAdoptable(e, await client.listEndpoints(projectId, o), branchId, claimedIds(deps, e));
+        if (adoptable) {
+          endpoint = adoptable;
+          await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, pendingCreate: undefined });
+          ctx.event('Normal', 'Adopted', 'Create', `adopted Neon compute ${endpoint.id}`);
+        }
+      }
+      if (!endpoint) {
+        // Recorded before the call: after a crash the compute is found by its creation time (see findAdoptable).
+        if (e.spec.type === 'read_only') {
+          await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: `${e.metadata.name}` } });
+        }
+        try {
+          const created = await client.createEndpoint(projectId, endpointCreateInput(e.spec, branchId), o);
+          endpoint = created.endpoint;
+          await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, pendingCreate: undefined });
+          ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
+          await client.waitForOperations(projectId, created.operations, o);
+          endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+        } catch (err) {
+          // Someone else (or an earlier, unrecorded attempt) made the branch's read_write compute: adopt it next pass.
+          if (err instanceof ConflictError && e.spec.type === 'read_write') {
+            return { ready: { ok: false, reason: 'Adopting', message: 'the branch already has a read-write compute; adopting it' }, requeueAfterMs: 1_000 };
+          }
+          throw err;
+        }
+      } else {
+        const update = endpointUpdate(e.spec, endpoint);
+        if (update) {
+          const answer = await client.updateEndpoint(projectId, endpoint.id, update, o);
+          endpoint = answer.endpoint;
+          ctx.event('Normal', 'Updated', 'Update', `updated Neon compute ${endpoint.id}: ${Object.keys(update).join(', ')}`);
+        }
+      }
+      return { status: statusOf(projectId, endpoint), ready: { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is ${endpoint.current_state}` } };
+    },
+
+    async finalize(e: NeonEndpoint, ctx: SyncContext): Promise<FinalizeOutcome> {
+      if (e.spec.deletionPolicy === 'Retain') return { done: true };
+      const projectId = e.status?.projectId ?? e.spec.projectId;
+      const endpointId = e.status?.endpointId;
+      if (!projectId || !endpointId) return { done: true };
+      const client = await clientForCleanup(deps, e.metadata.namespace ?? '', e.spec, ctx.signal);
+      try {
+        const answer = await client.deleteEndpoint(projectId, endpointId, { signal: ctx.signal });
+        if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted Neon compute ${endpointId}`);
+      } catch (err) {
+        if (!isNeonNotFound(err)) throw err; // project or branch already gone
+      }
+      return { done: true };
+    },
+  };
+}

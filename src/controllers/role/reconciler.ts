@@ -1,0 +1,149 @@
+import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
+import { toKubeTime } from '../../runtime/index.ts';
+import { poolerHostOf, readSecret, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
+import type { ControllerDeps } from '../shared/deps.ts';
+import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { resourceTypes } from '../shared/kinds.ts';
+import { isNeonNotFound } from '../shared/neon-failures.ts';
+import { clientForCleanup, resolveBranchTarget } from '../shared/references.ts';
+import { resetPassword, validPassword } from '../shared/role-password.ts';
+import { secretDatabase, secretEndpoint } from './targets.ts';
+
+export function roleNameOf(r: NeonRole): string {
+  return r.spec.name ?? r.metadata.name;
+}
+
+export function secretNameOf(r: NeonRole): string {
+  return r.spec.secret?.name ?? `${r.metadata.name}-connection`;
+}
+
+/** How often a role being deleted looks again whether the databases it owns are gone. */
+const OWNED_DATABASES_RECHECK_MS = 2_000;
+
+/**
+ * NeonRole: adopt by name or create, and keep its connection Secret right. A password is written to the
+ * Secret as soon as Neon returns it (create, reset) before any other call; otherwise the Secret's password
+ * is checked against Neon (reveal_password) and repaired, or reset when Neon does not store passwords and
+ * the Secret has none. The rotate-password annotation resets it; the handled value goes to status only
+ * after the Secret holds the new password, so an interrupted rotation is simply done again.
+ */
+export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
+  return {
+    type: resourceTypes.role,
+    parse: parseNeonRole,
+
+    async sync(r: NeonRole, ctx: SyncContext): Promise<SyncOutcome> {
+      const { signal } = ctx;
+      const o = { signal };
+      const namespace = r.metadata.namespace ?? '';
+      const target = await resolveBranchTarget(deps, namespace, r.spec, signal);
+      const { client, projectId, branchId } = target;
+      const roleName = roleNameOf(r);
+      const secretName = secretNameOf(r);
+      const database = secretDatabase(deps, r);
+      const endpoint = await secretEndpoint(deps, r, target, signal);
+      const at = { projectId, branchId, roleName };
+      const owner = { type: resourceTypes.role, object: ctx.raw };
+      const info = (password: string): ConnectionInfo => ({
+        host: endpoint.host,
+        poolerHost: poolerHostOf(endpoint.host),
+        dbname: database.name,
+        username: roleName,
+        password,
+      });
+      const writeSecret = async (password: string, current?: Parameters<typeof writeConnectionSecret>[1]['current']) =>
+        writeConnectionSecret(deps, { namespace, name: secretName, owner: { ...owner, object: ctx.raw }, current }, info(password), signal);
+
+      const roles = await client.listRoles(projectId, branchId, o);
+      const exists = roles.some((x) => x.name === roleName);
+      let fresh: string | undefined;
+      const rotateRequest = r.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
+      let rotation = r.status?.passwordRotation;
+
+      if (!exists) {
+        if (r.status?.roleName === roleName && r.status.branchId === branchId) {
+          ctx.event('Warning', 'DeletedOutside', 'Reconcile', `role ${roleName} was deleted outside the operator; creating it again with a new password`);
+        }
+        const created = await client.createRole(projectId, branchId, { name: roleName }, o);
+        fresh = created.role.password;
+        // The only copy of the password: into the Secret before anything else can fail.
+        if (fresh) await writeSecret(fresh);
+        await ctx.saveStatus({ projectId, branchId, roleName });
+        ctx.event('Normal', 'Created', 'Create', `created role ${roleName} on Neon branch ${branchId}; wrote Secret ${secretName}`);
+        // A brand-new password also answers a rotation request made before the role existed.
+        if (rotateRequest && rotateRequest !== rotation?.request && fresh) rotation = { request: rotateRequest, completedAt: toKubeTime(deps.clock.now()) };
+      } else if (r.status?.roleName !== roleName || r.status.branchId !== branchId) {
+        await ctx.saveStatus({ projectId, branchId, roleName });
+        ctx.event('Normal', 'Adopted', 'Create', `adopted existing role ${roleName} on Neon branch ${branchId}`);
+      }
+
+      if (rotateRequest && rotateRequest !== rotation?.request) {
+        fresh = await resetPassword(client, at, signal);
+        await writeSecret(fresh);
+        rotation = { request: rotateRequest, completedAt: toKubeTime(deps.clock.now()) };
+        ctx.event('Normal', 'PasswordRotated', 'Rotate', `reset the password of role ${roleName} and updated Secret ${secretName}`);
+      }
+
+      const current = await readSecret(deps, namespace, secretName, signal);
+      let password = fresh;
+      if (password === undefined) {
+        const answer = await validPassword(client, at, secretValue(current, 'password'), signal);
+        password = answer.password;
+        if (answer.source === 'reset') ctx.event('Warning', 'PasswordReset', 'Reconcile', `the password of role ${roleName} could not be recovered; it was reset`);
+        if (answer.source === 'revealed' && secretValue(current, 'password') !== undefined) {
+          ctx.event('Warning', 'PasswordRepaired', 'Reconcile', `Secret ${secretName} had a stale password; it was replaced with the current one`);
+        }
+      }
+      const changed = await writeSecret(password, current);
+      if (changed && !fresh) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `updated Secret ${secretName}`);
+
+      const status = {
+        projectId,
+        branchId,
+        roleName,
+        endpointId: endpoint.id,
+        databaseName: database.name,
+        secretName,
+        passwordRotation: rotation,
+      };
+      if (!database.ready) {
+        return {
+          status,
+          ready: { ok: false, reason: 'DatabaseNotReady', message: `Secret ${secretName} is written; waiting for ${database.waitingFor ?? 'the database'} to become Ready` },
+          requeueAfterMs: deps.waitingRequeueMs,
+        };
+      }
+      return { status, ready: { ok: true, reason: 'Ready', message: `role ${roleName} exists; Secret ${secretName} is up to date` } };
+    },
+
+    async finalize(r: NeonRole, ctx: SyncContext): Promise<FinalizeOutcome> {
+      if (r.spec.deletionPolicy === 'Retain') return { done: true };
+      const { projectId, branchId, roleName } = r.status ?? {};
+      if (!projectId || !branchId || !roleName) return { done: true };
+      const namespace = r.metadata.namespace ?? '';
+      // Neon will not drop a role that still owns databases: let the NeonDatabases it owns go first.
+      const owned = deps.informers
+        .informer(resourceTypes.database)
+        .list(namespace)
+        .flatMap((raw) => {
+          try {
+            const db = parseNeonDatabase(raw);
+            return db.spec.ownerRef?.name === r.metadata.name ? [db.metadata.name] : [];
+          } catch {
+            return [];
+          }
+        });
+      if (owned.length > 0) {
+        return { done: false, reason: 'RoleOwnsDatabases', message: `waiting for NeonDatabases owned by this role to be deleted: ${owned.join(', ')}`, requeueAfterMs: OWNED_DATABASES_RECHECK_MS };
+      }
+      const client = await clientForCleanup(deps, namespace, r.spec, ctx.signal);
+      try {
+        const answer = await client.deleteRole(projectId, branchId, roleName, { signal: ctx.signal });
+        if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted role ${roleName} from Neon branch ${branchId}`);
+      } catch (err) {
+        if (!isNeonNotFound(err)) throw err; // role, branch or project already gone
+      }
+      return { done: true };
+    },
+  };
+}

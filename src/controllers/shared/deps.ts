@@ -1,0 +1,23 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../../clock.ts';
+import type { EventRecorder, InformerSource, KubeClient } from '../../runtime/index.ts';
+import type { NeonAccounts } from './neon-accounts.ts';
+
+/** What every controller of the operator is built from. */
+export interface ControllerDeps {
+  accounts: NeonAccounts;
+  kube: KubeClient;
+  /** Shared informers: controllers read referenced objects from their stores. */
+  informers: InformerSource;
+  events: EventRecorder;
+  clock: Clock;
+  log: Logger;
+  /** Drift repair: each object is compared with Neon again after this long. */
+  resyncPeriodMs: number;
+  /** Spread of the resync as a fraction of the period (0.1 → ±10 %). */
+  resyncJitter: number;
+  /** Objects of one kind reconciled at once. */
+  concurrency: number;
+  /** Safety requeue of an object waiting for a dependency (the dependency's changes requeue it sooner). */
+  waitingRequeueMs: number;
+}

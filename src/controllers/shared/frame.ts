@@ -1,0 +1,177 @@
+import { ResourceParseError } from '../../api/index.ts';
+import {
+  ensureFinalizer,
+  hasFinalizer,
+  isBeingDeleted,
+  removeFinalizer,
+  setCondition,
+  writeStatus,
+  type Condition,
+  type EventType,
+  type KubeObject,
+  type ObjectKey,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Reconciler,
+  type ResourceType,
+} from '../../runtime/index.ts';
+import type { ControllerDeps } from './deps.ts';
+import { FINALIZER } from './kinds.ts';
+import { classifyNeonFailure } from './neon-failures.ts';
+import { NotReadyError } from './not-ready.ts';
+
+export type StatusFields = Record<string, unknown>;
+
+/** What one pass of a kind's reconciler has to say about the object. */
+export interface SyncOutcome {
+  /** Status fields to set; `undefined` removes a field. Conditions and observedGeneration are the frame's. */
+  status?: StatusFields;
+  ready: { ok: boolean; reason: string; message: string };
+  /** Reconcile again after this long (default: the resync period). */
+  requeueAfterMs?: number;
+}
+
+export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number };
+
+/** Handed to a kind's reconciler for one pass. */
+export interface SyncContext {
+  readonly log: ReconcileContext['log'];
+  readonly signal: AbortSignal;
+  /** The object as last read or written (for owner references). */
+  readonly raw: KubeObject;
+  /** The status as it is now on the server (including what `saveStatus` wrote in this pass). */
+  readonly status: StatusFields;
+  /**
+   * Writes status fields at once (before a Neon create, or right after one): what must survive a crash
+   * of the operator between two calls. `undefined` removes a field.
+   */
+  saveStatus(fields: StatusFields): Promise<void>;
+  /** Records an Event on the object (aggregated, best-effort). */
+  event(type: EventType, reason: string, action: string, note: string): void;
+}
+
+/** One kind of the operator: observe → create | update in `sync`, delete in `finalize`. */
+export interface KindReconciler<T> {
+  readonly type: ResourceType;
+  parse(raw: unknown): T;
+  /** Converges Neon (and the object's Secret) to the spec. Idempotent; may throw NotReadyError or Neon errors. */
+  sync(obj: T, ctx: SyncContext): Promise<SyncOutcome>;
+  /** Cleans up in Neon according to the deletion policy. Idempotent; `done` lets the object go. */
+  finalize(obj: T, ctx: SyncContext): Promise<FinalizeOutcome>;
+}
+
+type StatusObject = KubeObject & { status?: StatusFields };
+
+function withoutUndefined(fields: StatusFields): StatusFields {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/**
+ * Wraps a kind's reconciler in the steps every kind shares: a fresh read of the object, parsing, the
+ * finalizer, the Ready condition with observedGeneration, status through /status (skipped when
+ * unchanged), and what each kind of failure means:
+ * - NotReadyError → Ready=False with its reason, requeued slowly (dependencies requeue it sooner), no error log;
+ * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff;
+ * - a transient Neon error or an unknown outcome → retried with backoff (the next pass re-observes and adopts);
+ * - an invalid object → Ready=False, InvalidSpec, not retried until it changes.
+ */
+export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps): Reconciler {
+  return async (key: ObjectKey, rctx: ReconcileContext): Promise<ReconcileResult> => {
+    const { kube, clock } = deps;
+    let raw = await kube.get<StatusObject>(kind.type, key, rctx.signal);
+    if (!raw) return;
+    const generation = raw.metadata?.generation;
+
+    const status = (): StatusFields => ({ ...(raw?.status ?? {}) });
+    const write = async (fields: StatusFields, condition?: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>): Promise<void> => {
+      if (!raw) return;
+      const current = status();
+      delete current['observedGeneration'];
+      const next: StatusFields = withoutUndefined({ ...current, ...fields });
+      if (condition) {
+        next['conditions'] = setCondition(current['conditions'] as Condition[] | undefined, condition, generation, clock.now());
+      }
+      const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal });
+      raw = result.object;
+    };
+    const recordEvent = (type: EventType, reason: string, action: string, note: string): void => {
+      if (raw) void deps.events.record(kind.type, raw, { type, reason, action, note });
+    };
+    const ctx: SyncContext = {
+      log: rctx.log,
+      signal: rctx.signal,
+      get raw() {
+        return raw as KubeObject;
+      },
+      get status() {
+        return status();
+      },
+      saveStatus: (fields) => write(fields),
+      event: recordEvent,
+    };
+    const notReady = (reason: string, message: string) => ({ type: 'Ready', status: 'False' as const, reason, message });
+
+    let obj: T;
+    try {
+      obj = kind.parse(raw);
+    } catch (err) {
+      if (!(err instanceof ResourceParseError)) throw err;
+      if (isBeingDeleted(raw)) {
+        // Nothing can be cleaned up from an object we cannot read; do not hold the deletion forever.
+        await removeFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
+        return;
+      }
+      await write({}, notReady('InvalidSpec', err.message));
+      return;
+    }
+
+    if (isBeingDeleted(raw)) {
+      if (!hasFinalizer(raw, FINALIZER)) return;
+      try {
+        const outcome = await kind.finalize(obj, ctx);
+        if (outcome.done) {
+          await removeFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
+          return;
+        }
+        await write({}, notReady(outcome.reason, outcome.message));
+        return { requeueAfter: outcome.requeueAfterMs };
+      } catch (err) {
+        return handleFailure(err);
+      }
+    }
+
+    raw = await ensureFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
+    try {
+      const outcome = await kind.sync(obj, ctx);
+      await write(outcome.status ?? {}, {
+        type: 'Ready',
+        status: outcome.ready.ok ? 'True' : 'False',
+        reason: outcome.ready.reason,
+        message: outcome.ready.message,
+      });
+      if (outcome.requeueAfterMs !== undefined) return { requeueAfter: outcome.requeueAfterMs };
+      return;
+    } catch (err) {
+      return handleFailure(err);
+    }
+
+    async function handleFailure(err: unknown): Promise<ReconcileResult> {
+      if (rctx.signal.aborted) throw err;
+      if (err instanceof NotReadyError) {
+        await write({}, notReady(err.reason, err.message));
+        return { requeueAfter: deps.waitingRequeueMs };
+      }
+      const failure = classifyNeonFailure(err);
+      if (!failure) throw err;
+      const wasReady = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+      if (failure.permanent) {
+        await write({}, notReady(failure.reason, failure.message));
+        recordEvent('Warning', failure.reason, 'Reconcile', failure.message);
+      } else if (!wasReady) {
+        await write({}, notReady(failure.reason, failure.message));
+      }
+      // Retried with the queue's per-key backoff (capped): the runtime logs it once per attempt.
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * The operator's configuration from command-line flags and environment variables. Each setting is parsed
+ * once, here, with zod; an invalid value fails start-up with a message that names the flag (and its
+ * environment variable). Flags win over the environment.
+ */
+import { z } from 'zod';
+import { DEFAULT_NEON_BASE_URL } from '../neon/index.ts';
+
+export interface OperatorConfig {
+  /** Path of a kubeconfig; undefined: KUBECONFIG, ~/.kube/config or the in-cluster service account. */
+  kubeconfig: string | undefined;
+  /** Namespaces to watch; empty: all. */
+  namespaces: string[];
+  resyncPeriodMs: number;
+  resyncJitter: number;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  neonApiUrl: string;
+  /** The operator's own Neon API key (NEON_API_KEY); never logged. */
+  neonApiKey: string | undefined;
+  /** Where to read the operator's own key from instead: a Secret key. */
+  apiKeySecret: { namespace: string; name: string; key: string } | undefined;
+  concurrency: number;
+  leaderElection: { enabled: boolean; namespace: string; name: string };
+  /** Port of the metrics and health server; 0 disables it. */
+  metricsPort: number;
+  /** Safety requeue of objects waiting for a dependency. */
+  waitingRequeueMs: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** `500ms`, `30s`, `10m`, `1h` → milliseconds. */
+const durationSchema = z
+  .string()
+  .regex(DURATION, 'must be a duration such as 30s, 10m or 1h')
+  .transform((s) => {
+    const m = DURATION.exec(s) as RegExpExecArray;
+    return Math.round(Number(m[1]) * (UNIT_MS[m[2] as string] as number));
+  })
+  .refine((ms) => ms > 0, 'must be greater than zero');
+
+const boolSchema = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => s === 'true' || s === '1' || s === 'yes');
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+interface FlagSpec {
+  flag: string;
+  env?: string;
+  help: string;
+  default?: string;
+  boolean?: boolean;
+}
+
+const FLAGS = {
+  kubeconfig: { flag: 'kubeconfig', help: 'Path of the kubeconfig. Default: $KUBECONFIG (may list several files), ~/.kube/config, or in-cluster.' },
+  namespaces: { flag: 'namespaces', env: 'WATCH_NAMESPACES', help: 'Comma-separated namespaces to watch. Default: all namespaces.' },
+  resyncPeriod: { flag: 'resync-period', env: 'RESYNC_PERIOD', default: '10m', help: 'How often every object is compared with Neon to repair drift (jittered ±10%).' },
+  resyncJitter: { flag: 'resync-jitter', env: 'RESYNC_JITTER', default: '0.1', help: 'Spread of the resync period, as a fraction (0 to 0.5).' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error or fatal.' },
+  neonApiUrl: { flag: 'neon-api-url', env: 'NEON_API_URL', default: DEFAULT_NEON_BASE_URL, help: 'Base URL of the Neon API v2.' },
+  apiKeySecret: {
+    flag: 'api-key-secret',
+    env: 'NEON_API_KEY_SECRET',
+    help: 'Read the operator\'s Neon API key from a Secret: namespace/name[:key] (key default api-key). Otherwise NEON_API_KEY.',
+  },
+  concurrency: { flag: 'concurrency', env: 'CONCURRENCY', default: '4', help: 'Objects of one kind reconciled at once.' },
+  leaderElect: { flag: 'leader-elect', env: 'LEADER_ELECT', default: 'false', boolean: true, help: 'Run controllers only while holding a Lease (for several replicas).' },
+  leaderElectionNamespace: {
+    flag: 'leader-election-namespace',
+    env: 'POD_NAMESPACE',
+    default: 'default',
+    help: 'Namespace of the leader election Lease. Default: POD_NAMESPACE, else default.',
+  },
+  leaderElectionName: { flag: 'leader-election-name', env: 'LEADER_ELECTION_NAME', default: 'neon-operator-leader', help: 'Name of the leader election Lease.' },
+  metricsPort: { flag: 'metrics-port', env: 'METRICS_PORT', default: '8080', help: 'Port of the metrics and health endpoints; 0 disables them.' },
+  waitingRequeue: { flag: 'waiting-requeue', env: 'WAITING_REQUEUE', default: '60s', help: 'Safety recheck of an object waiting for one it references.' },
+  shutdownTimeout: { flag: 'shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', default: '20s', help: 'How long in-flight reconciles may run after SIGTERM.' },
+} as const satisfies Record<string, FlagSpec>;
+
+type FlagName = keyof typeof FLAGS;
+
+/** The --help text. */
+export function helpText(): string {
+  const lines = [
+    'neon-operator: reconciles NeonProject, NeonBranch, NeonEndpoint, NeonRole and NeonDatabase objects against the Neon API.',
+    '',
+    'Usage: npm start -- [flags]      (flags win over environment variables)',
+    '',
+  ];
+  for (const spec of Object.values(FLAGS) as FlagSpec[]) {
+    const name = spec.boolean ? `--[no-]${spec.flag}` : `--${spec.flag}=VALUE`;
+    const env = spec.env ? ` [env ${spec.env}]` : '';
+    const def = spec.default !== undefined ? ` (default ${spec.default})` : '';
+    lines.push(`  ${name}${env}`, `      ${spec.help}${def}`);
+  }
+  lines.push('  NEON_API_KEY (environment only)', '      The operator\'s own Neon API key; objects may name another with apiKeySecretRef.');
+  lines.push('  --help', '      Print this help.');
+  return lines.join('\n');
+}
+
+/** Splits argv into `--flag value`, `--flag=value`, `--flag` and `--no-flag`. Unknown flags are errors. */
+function readArgv(argv: readonly string[]): { values: Map<string, string>; help: boolean } {
+  const byFlag = new Map((Object.values(FLAGS) as FlagSpec[]).map((s) => [s.flag, s]));
+  const values = new Map<string, string>();
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}" (flags start with --; see --help)`);
+    const eq = arg.indexOf('=');
+    let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    if (!byFlag.has(name) && name.startsWith('no-') && byFlag.get(name.slice(3))?.boolean) {
+      name = name.slice(3);
+      value = 'false';
+    }
+    const spec = byFlag.get(name);
+    if (!spec) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    if (value === undefined) {
+      if (spec.boolean) value = 'true';
+      else {
+        const next = argv[i + 1];
+        if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${name} needs a value`);
+        value = next;
+        i++;
+      }
+    }
+    values.set(name, value);
+  }
+  return { values, help };
+}
+
+/**
+ * Parses flags and environment. Returns `{ help: true }` when --help was asked for. Throws ConfigError
+ * naming the flag and its environment variable when a value is invalid.
+ */
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): { help: true } | { help: false; config: OperatorConfig } {
+  const { values, help } = readArgv(argv);
+  if (help) return { help: true };
+
+  const raw = (name: FlagName): string | undefined => {
+    const spec: FlagSpec = FLAGS[name];
+    const fromEnv = spec.env ? env[spec.env] : undefined;
+    return values.get(spec.flag) ?? (fromEnv === '' ? undefined : fromEnv) ?? spec.default;
+  };
+  function field<S extends z.ZodType>(name: FlagName, schema: S): z.output<S> {
+    const spec: FlagSpec = FLAGS[name];
+    const result = schema.safeParse(raw(name));
+    if (result.success) return result.data;
+    const where = `--${spec.flag}${spec.env ? ` (env ${spec.env})` : ''}`;
+    throw new ConfigError(`${where}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  }
+
+  const apiKeySecret = field(
+    'apiKeySecret',
+    z
+      .string()
+      .regex(/^[a-z0-9-]+\/[a-z0-9.-]+(:[-._a-zA-Z0-9]+)?$/, 'must be namespace/name or namespace/name:key')
+      .transform((s) => {
+        const [ref, key] = s.split(':') as [string, string | undefined];
+        const [namespace, name] = ref.split('/') as [string, string];
+        return { namespace, name, key: key ?? 'api-key' };
+      })
+      .optional(),
+  );
+  const neonApiKey = env['NEON_API_KEY']?.trim() || undefined;
+  const config: OperatorConfig = {
+    kubeconfig: field('kubeconfig', z.string().min(1).optional()),
+    namespaces: field(
+      'namespaces',
+      z
+        .string()
+        .optional()
+        .transform((s) => (s ?? '').split(',').map((n) => n.trim()).filter((n) => n !== ''))
+        .refine((list) => list.every((n) => dnsLabel.test(n)), 'must be a comma-separated list of namespace names'),
+    ),
+    resyncPeriodMs: field('resyncPeriod', durationSchema),
+    resyncJitter: field('resyncJitter', z.coerce.number().min(0).max(0.5)),
+    logLevel: field('logLevel', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])),
+    neonApiUrl: field('neonApiUrl', z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''))),
+    neonApiKey,
+    apiKeySecret,
+    concurrency: field('concurrency', z.coerce.number().int().min(1).max(64)),
+    leaderElection: {
+      enabled: field('leaderElect', boolSchema),
+      namespace: field('leaderElectionNamespace', z.string().regex(dnsLabel, 'must be a namespace name')),
+      name: field('leaderElectionName', z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Lease name')),
+    },
+    metricsPort: field('metricsPort', z.coerce.number().int().min(0).max(65535)),
+    waitingRequeueMs: field('waitingRequeue', durationSchema),
+    shutdownTimeoutMs: field('shutdownTimeout', durationSchema),
+  };
+  if (!config.neonApiKey && !config.apiKeySecret) {
+    throw new ConfigError('no Neon API key: set NEON_API_KEY or --api-key-secret=namespace/name[:key]');
+  }
+  return { help: false, config };
+}

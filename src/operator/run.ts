@@ -1,0 +1,134 @@
+/**
+ * Wiring: from a parsed configuration to a running operator (Kubernetes client, the one Neon scheduler,
+ * the client cache per API key, the Manager with the five controllers). `main.ts` calls it for
+ * `npm start`; end-to-end tests call it to run the operator in-process.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { systemClock, type Clock } from '../clock.ts';
+import { NeonAccounts, registerControllers, type RegisteredControllers } from '../controllers/index.ts';
+import { NeonScheduler, pinoRedactPaths, type NeonSchedulerOptions } from '../neon/index.ts';
+import { OperatorMetrics, startObservabilityServer, type ObservabilityServer } from '../observability/index.ts';
+import { coreResources, httpTransport, KubeClient, Manager, type SecretObject } from '../runtime/index.ts';
+import { OPERATOR_VERSION } from '../version.ts';
+import type { OperatorConfig } from './config.ts';
+
+export interface OperatorOverrides {
+  clock?: Clock;
+  log?: Logger;
+  /** A kubeconfig already loaded (tests); otherwise from `config.kubeconfig` or the defaults. */
+  kubeConfig?: KubeConfig;
+  scheduler?: NeonSchedulerOptions;
+}
+
+export interface RunningOperator {
+  manager: Manager;
+  scheduler: NeonScheduler;
+  accounts: NeonAccounts;
+  controllers: RegisteredControllers;
+  log: Logger;
+  metrics: OperatorMetrics;
+  /** The /metrics, /healthz and /readyz server; undefined with metricsPort 0. */
+  observability: ObservabilityServer | undefined;
+  /** Resolves when the manager has stopped (rejects with LeadershipLostError when the Lease was lost). */
+  done: Promise<void>;
+  /** Graceful stop: drains reconciles, stops watches, releases the Lease, closes Neon connections. */
+  stop(): Promise<void>;
+}
+
+export function createLogger(level: OperatorConfig['logLevel']): Logger {
+  return pino({ level, base: { component: 'neon-operator' }, redact: { paths: pinoRedactPaths, censor: '***' } });
+}
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+async function readApiKeySecret(kube: KubeClient, ref: NonNullable<OperatorConfig['apiKeySecret']>): Promise<string> {
+  const secret = await kube.get<SecretObject>(coreResources.secret, { namespace: ref.namespace, name: ref.name });
+  const encoded = secret?.data?.[ref.key];
+  if (encoded === undefined) throw new Error(`--api-key-secret: Secret ${ref.namespace}/${ref.name} has no key "${ref.key}"`);
+  const key = Buffer.from(encoded, 'base64').toString('utf8').trim();
+  if (!key) throw new Error(`--api-key-secret: key "${ref.key}" of Secret ${ref.namespace}/${ref.name} is empty`);
+  return key;
+}
+
+/** Builds and starts the operator. Resolves once it runs (controllers start when caches have synced). */
+export async function startOperator(config: OperatorConfig, overrides: OperatorOverrides = {}): Promise<RunningOperator> {
+  const clock = overrides.clock ?? systemClock;
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const kubeConfig = overrides.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const kube = new KubeClient(httpTransport(kubeConfig, { userAgent: `neon-operator/${OPERATOR_VERSION}` }));
+  const scheduler = new NeonScheduler({ clock, logger: log.child({ component: 'neon-scheduler' }), ...overrides.scheduler });
+  const defaultApiKey = config.apiKeySecret ? await readApiKeySecret(kube, config.apiKeySecret) : config.neonApiKey;
+  const accounts = new NeonAccounts({ scheduler, kube, baseUrl: config.neonApiUrl, defaultApiKey, clock, log });
+  const metrics = new OperatorMetrics();
+  metrics.bindScheduler(scheduler);
+  const manager = new Manager({
+    onReconciled: metrics.onReconciled,
+    client: kube,
+    log,
+    clock,
+    namespaces: config.namespaces.length > 0 ? config.namespaces : undefined,
+    leaderElection: config.leaderElection.enabled
+      ? { namespace: config.leaderElection.namespace, name: config.leaderElection.name }
+      : undefined,
+    shutdownDeadlineMs: config.shutdownTimeoutMs,
+    eventReportingController: 'neon-operator.dev/operator',
+  });
+  const controllers = registerControllers(manager, {
+    accounts,
+    kube,
+    informers: manager,
+    events: manager.events,
+    clock,
+    log,
+    resyncPeriodMs: config.resyncPeriodMs,
+    resyncJitter: config.resyncJitter,
+    concurrency: config.concurrency,
+    waitingRequeueMs: config.waitingRequeueMs,
+  });
+  metrics.bindManager(manager);
+  const done = manager.run();
+  const observability =
+    config.metricsPort > 0
+      ? await startObservabilityServer({
+          port: config.metricsPort,
+          registry: metrics.registry,
+          isReady: () => manager.ready(),
+          isHealthy: () => manager.healthy(),
+        })
+      : undefined;
+  log.info(
+    {
+      version: OPERATOR_VERSION,
+      namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
+      neonApiUrl: config.neonApiUrl,
+      resyncPeriodMs: config.resyncPeriodMs,
+      leaderElection: config.leaderElection.enabled,
+    },
+    'operator started',
+  );
+  let stopping: Promise<void> | undefined;
+  return {
+    manager,
+    scheduler,
+    accounts,
+    controllers,
+    log,
+    metrics,
+    observability,
+    done,
+    stop: () => {
+      stopping ??= (async () => {
+        await manager.stop();
+        await observability?.close();
+        await accounts.close();
+      })();
+      return stopping;
+    },
+  };
+}
