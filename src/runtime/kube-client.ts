@@ -274,7 +274,10 @@ function buildUrl(server: string, path: string, query: Record<string, QueryValue
  * from client-node's `KubeConfig`, the request itself goes through undici's fetch, like client-node's
  * own `Watch`.
  */
-export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: string } = {}): KubeTransport {
+export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: string; requestTimeoutMs?: number } = {}): KubeTransport {
+  // A request the API server never answers must not hold a reconcile (or a lease renewal) forever.
+  // Watches are exempt: their liveness is the informer's stall detector's job.
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const server = (): string => {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
@@ -292,12 +295,13 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
       const url = buildUrl(server(), req.path, req.query);
       const { headers, dispatcher } = await prepare(req.method as HttpMethod, url);
       if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+      const timeout = AbortSignal.timeout(requestTimeoutMs);
       const response = await fetch(url, {
         method: req.method,
         headers,
         ...(dispatcher ? { dispatcher } : {}),
         ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
-        ...(req.signal ? { signal: req.signal } : {}),
+        signal: req.signal ? AbortSignal.any([req.signal, timeout]) : timeout,
       });
       const text = await response.text();
       let body: unknown = undefined;
