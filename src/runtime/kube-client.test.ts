@@ -1,0 +1,109 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpTransport, isConflict, isNotFound, KubeApiError, KubeClient, coreResources, type ResourceType } from './kube-client.ts';
+
+const widgets: ResourceType = { group: 'example.dev', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
+
+/** A loopback HTTP server standing in for the API server; each test sets `route`. */
+let route: (req: IncomingMessage, body: string, res: ServerResponse) => void = (_req, _body, res) => res.end();
+let server: Server;
+let client: KubeClient;
+const seen: Array<{ method: string; url: string; contentType: string | undefined; body: string }> = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], body });
+      route(req, body, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'test-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  client = new KubeClient(httpTransport(kc));
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const json = (res: ServerResponse, status: number, body: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+};
+
+describe('httpTransport + KubeClient', () => {
+  it('sends patches with the content type they are, and server-side apply with fieldManager and force', async () => {
+    seen.length = 0;
+    route = (_req, body, res) => json(res, 200, JSON.parse(body));
+    await client.patch(widgets, { namespace: 'ns', name: 'w' }, { status: { a: 1 } }, { type: 'merge', subresource: 'status' });
+    await client.patch(coreResources.secret, { namespace: 'ns', name: 's' }, { data: {} }, { type: 'apply', fieldManager: 'op', force: true });
+    expect(seen.map((s) => [s.method, s.url, s.contentType])).toEqual([
+      ['PATCH', '/apis/example.dev/v1/namespaces/ns/widgets/w/status', 'application/merge-patch+json'],
+      ['PATCH', '/api/v1/namespaces/ns/secrets/s?fieldManager=op&force=true', 'application/apply-patch+yaml'],
+    ]);
+    await expect(client.patch(coreResources.secret, { namespace: 'ns', name: 's' }, {}, { type: 'apply' })).rejects.toThrow(/fieldManager/);
+  });
+
+  it('turns Status answers into KubeApiError with the reason; get() of a missing object is undefined', async () => {
+    route = (req, _body, res) =>
+      req.method === 'GET'
+        ? json(res, 404, { kind: 'Status', reason: 'NotFound', code: 404, message: 'widgets "w" not found' })
+        : json(res, 409, { kind: 'Status', reason: 'Conflict', code: 409, message: 'the object has been modified' });
+    expect(await client.get(widgets, { namespace: 'ns', name: 'w' })).toBeUndefined();
+    const err = await client.replace(widgets, { metadata: { namespace: 'ns', name: 'w', resourceVersion: '1' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeApiError);
+    expect(isConflict(err)).toBe(true);
+    expect(isNotFound(err)).toBe(false);
+    expect((err as Error).message).toContain('the object has been modified');
+  });
+
+  it('follows list pages and returns the last page resourceVersion', async () => {
+    seen.length = 0;
+    route = (req, _body, res) => {
+      const url = new URL(req.url ?? '', 'http://x');
+      if (!url.searchParams.get('continue')) json(res, 200, { metadata: { resourceVersion: '5', continue: 'page2' }, items: [{ metadata: { name: 'a' } }] });
+      else json(res, 200, { metadata: { resourceVersion: '6' }, items: [{ metadata: { name: 'b' } }] });
+    };
+    const list = await client.list(widgets, 'ns', { pageSize: 1 });
+    expect(list.items.map((i) => i.metadata?.name)).toEqual(['a', 'b']);
+    expect(list.resourceVersion).toBe('6');
+    expect(seen).toHaveLength(2);
+  });
+
+  it('watch: yields one event per line even when lines are split across chunks, and sends the auth header', async () => {
+    let auth: string | undefined;
+    route = (req, _body, res) => {
+      auth = req.headers.authorization;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const lines = `${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a' } } })}\n${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '9' } } })}\n`;
+      res.write(lines.slice(0, 17));
+      setTimeout(() => {
+        res.write(lines.slice(17, 60));
+        setTimeout(() => res.end(lines.slice(60)), 5);
+      }, 5);
+    };
+    const events: unknown[] = [];
+    for await (const e of client.transport.watch('/apis/example.dev/v1/widgets', { resourceVersion: '1' }, new AbortController().signal)) events.push(e);
+    expect(events).toEqual([
+      { type: 'ADDED', object: { metadata: { name: 'a' } } },
+      { type: 'BOOKMARK', object: { metadata: { resourceVersion: '9' } } },
+    ]);
+    expect(auth).toBe('Bearer test-token');
+    expect(seen.at(-1)?.url).toBe('/apis/example.dev/v1/widgets?resourceVersion=1&watch=true');
+  });
+
+  it('watch: a non-200 answer is a KubeApiError (410 is recognisable for a relist)', async () => {
+    route = (_req, _body, res) => json(res, 410, { kind: 'Status', reason: 'Expired', code: 410, message: 'too old resource version' });
+    const iterate = async () => {
+      for await (const _ of client.transport.watch('/apis/example.dev/v1/widgets', {}, new AbortController().signal)) void _;
+    };
+    await expect(iterate()).rejects.toMatchObject({ statusCode: 410, reason: 'Expired' });
+  });
+});
