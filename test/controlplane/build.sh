@@ -31,7 +31,8 @@ done
 
 # The go command must not fetch another toolchain, and CGO is off so the binaries are static and need no C compiler.
 export GOTOOLCHAIN=local CGO_ENABLED=0
-go_version="$(go env GOVERSION)"
+# Not fatal yet: when every binary comes from the environment, Go is not needed.
+go_version="$(go env GOVERSION 2>/dev/null || echo none)"
 mkdir -p "$bin_dir"
 
 log() { printf '[controlplane:build %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -55,6 +56,10 @@ build() {
     [[ -x "$ext" ]] || { log "$name: $ext (from the environment) is not an executable file" >&2; exit 1; }
     log "$name: using $ext from the environment, not building"
     return 0
+  fi
+  if [[ "$go_version" == none ]]; then
+    log "$name: the go command is missing (Go >= 1.26 is needed to build the control plane)" >&2
+    exit 1
   fi
   local stamp_want stamp_file="$bin_dir/$name.stamp"
   stamp_want="$name $version $(sha256sum "$mod/go.sum" | cut -c1-16) $go_version $ldflags"

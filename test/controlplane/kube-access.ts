@@ -9,11 +9,11 @@ import {
   CoreV1Api,
   KubeConfig,
   KubernetesObjectApi,
-  loadAllYaml,
+  loadYaml,
   PatchStrategy,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { z } from 'zod';
 
 const FIELD_MANAGER = 'neon-operator-test-harness';
@@ -32,18 +32,20 @@ async function manifestFiles(dirOrFile: string): Promise<string[]> {
 
 /**
  * Parses every YAML document of the files (a folder: its *.yaml / *.yml files, sorted); skips empty documents.
- * Uses client-node's loadAllYaml, which maps known kinds to its typed models: KubernetesObjectApi serializes
- * through those models and silently drops keys it does not know in raw form (e.g. `x-kubernetes-validations`).
+ * Each document goes through client-node's loadYaml, which maps known kinds to its typed models:
+ * KubernetesObjectApi serializes through those models and silently drops keys it only knows in another form
+ * (raw YAML's `x-kubernetes-validations` would vanish from a CRD).
  */
 export async function readManifests(dirOrFile: string): Promise<KubernetesObject[]> {
   const out: KubernetesObject[] = [];
   for (const file of await manifestFiles(dirOrFile)) {
-    const docs: unknown[] = loadAllYaml(await readFile(file, 'utf8'));
-    for (const value of docs) {
+    for (const doc of parseAllDocuments(await readFile(file, 'utf8'))) {
+      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
+      const value: unknown = doc.toJS();
       if (value === null || value === undefined) continue;
       const parsed = manifestSchema.safeParse(value);
       if (!parsed.success) throw new Error(`${file}: not a Kubernetes object: ${parsed.error.message}`);
-      out.push(value as KubernetesObject);
+      out.push(loadYaml<KubernetesObject>(doc.toString()));
     }
   }
   return out;
