@@ -202,4 +202,17 @@ describe('Informer', () => {
     expect(t.lists.length).toBe(1);
     expect(t.transport.watches.length).toBe(1);
   });
+
+  it('drops managedFields from what it stores', async () => {
+    const t = setup();
+    t.informer.start();
+    await flushMicrotasks();
+    const base = obj('a', 'mf', '11');
+    t.transport.openWatch?.send({ type: 'ADDED', object: { ...base, metadata: { ...base.metadata, managedFields: [{ manager: 'kubectl' }] } } });
+    await flushMicrotasks();
+    const stored = t.informer.get({ namespace: 'a', name: 'mf' });
+    expect(stored?.metadata?.name).toBe('mf');
+    expect(stored?.metadata && 'managedFields' in stored.metadata).toBe(false);
+    await t.informer.stop();
+  });
 });

@@ -277,6 +277,9 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   #upsert(obj: T): void {
+    // managedFields are often the largest part of an object and no reconciler reads them (client-go's
+    // TransformStripManagedFields does the same).
+    if (obj.metadata && 'managedFields' in obj.metadata) delete (obj.metadata as { managedFields?: unknown }).managedFields;
     const key = objectKeyString(keyOf(obj));
     const old = this.#store.get(key);
     this.#store.set(key, obj);
