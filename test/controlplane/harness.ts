@@ -201,9 +201,21 @@ function defaultLogsDir(): string {
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`[controlplane] ${line}\n`));
   const useExisting = opts.useExistingCluster ?? process.env['E2E_USE_EXISTING_CLUSTER'] === '1';
-  const workDir = mkdtempSync(join(tmpdir(), 'neon-operator-cp-'));
-  trackTempDir(workDir);
-  return useExisting ? connectExisting(workDir, log) : startLocal(workDir, opts, log);
+  const newWorkDir = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'neon-operator-cp-'));
+    trackTempDir(dir);
+    return dir;
+  };
+  if (useExisting) return connectExisting(newWorkDir(), log);
+  // The free ports are picked before the processes bind them; if another process took one in between, try
+  // again with new ports (a second collision in a row would be a real problem, so only one retry).
+  try {
+    return await startLocal(newWorkDir(), opts, log);
+  } catch (err) {
+    if (!(err instanceof Error) || !/address already in use/.test(err.message)) throw err;
+    log('a port was taken between choosing and binding it; starting again with new ports');
+    return startLocal(newWorkDir(), opts, log);
+  }
 }
 
 async function connectExisting(workDir: string, log: (line: string) => void): Promise<ControlPlane> {
