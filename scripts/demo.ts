@@ -63,7 +63,8 @@ Environment:
 // ---- output ---------------------------------------------------------------------------------------------
 
 const started = Date.now();
-const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+const elapsed = (): string => seconds(Date.now() - started);
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const step = (line: string): void => say(`\n==> ${line}`);
 
@@ -218,6 +219,7 @@ function freePort(): Promise<number> {
 }
 
 interface OperatorProcess {
+  readonly pid: number;
   readonly logFile: string;
   readonly metricsUrl: string;
   /** Resolves with how it ended, if it ends. */
@@ -236,8 +238,8 @@ async function startOperator(opts: { kubeconfigPath: string | undefined; neonApi
     ...(opts.neonApiUrl ? ['--neon-api-url', opts.neonApiUrl] : []),
     '--namespaces',
     NAMESPACE,
-    '--metrics-bind-address',
-    `127.0.0.1:${String(metricsPort)}`,
+    '--metrics-port',
+    String(metricsPort),
     // Resync fast enough that a change made in the emulator behind the operator's back is repaired while you watch.
     '--resync-period',
     '60s',
@@ -268,6 +270,7 @@ async function startOperator(opts: { kubeconfigPath: string | undefined; neonApi
     });
   });
   return {
+    pid,
     logFile,
     metricsUrl: `http://127.0.0.1:${String(metricsPort)}/metrics`,
     exited,
@@ -280,7 +283,12 @@ async function startOperator(opts: { kubeconfigPath: string | undefined; neonApi
         return;
       }
       // The operator drains in-flight reconciles (20 s at most) and releases its lease on SIGTERM.
-      const done = await Promise.race([exited.then(() => true), sleep(25_000).then(() => false)]);
+      const timer = new AbortController();
+      const done = await Promise.race([
+        exited.then(() => true),
+        sleep(25_000, false, { signal: timer.signal }).catch(() => false),
+      ]);
+      timer.abort();
       if (!done) {
         try {
           process.kill(-pid, 'SIGKILL');
@@ -425,7 +433,8 @@ async function notReady(kube: Kube): Promise<string[]> {
 
 /** Polls until every applied object is Ready, printing rows as they change (like `kubectl get neon -w`). */
 async function waitForReady(kube: Kube, expected: number, timeoutMs: number, operator: OperatorProcess): Promise<Rendered[]> {
-  const deadline = Date.now() + timeoutMs;
+  const since = Date.now();
+  const deadline = since + timeoutMs;
   const seen = new Map<string, string>();
   for (;;) {
     const tables = await renderTables(kube);
@@ -434,7 +443,7 @@ async function waitForReady(kube: Kube, expected: number, timeoutMs: number, ope
       const line = r.fields.map(([k, v]) => `${k}=${v}`).join('  ') || '(no status yet)';
       if (seen.get(r.name) === line) continue;
       seen.set(r.name, line);
-      say(`  +${elapsed().padEnd(6)} ${r.name.padEnd(48)} ${line}`);
+      say(`  +${seconds(Date.now() - since).padEnd(6)} ${r.name.padEnd(40)} ${line}`);
     }
     const pending = await notReady(kube);
     if (rows.length >= expected && pending.length === 0) return tables;
@@ -607,22 +616,24 @@ async function main(): Promise<number> {
   const operator = await startOperator({ kubeconfigPath, neonApiUrl, apiKey, workDir });
   // Registered after the control plane and emulator: stopped before them.
   cleanups.push({ name: 'the operator', run: () => operator.stop() });
-  say(`  log: ${operator.logFile}`);
+  say(`  pid ${String(operator.pid)}, log: ${operator.logFile}`);
 
   const createdNamespace = await ensureNamespace(kube);
   if (external) cleanups.push({ name: "the demo's objects", run: () => deleteDemoObjects(kube, objects, createdNamespace) });
   step(`Applying ${relative(repoRoot, examplesDir)}/ to namespace ${NAMESPACE}: ${String(objects.length)} objects at once`);
   await applyAll(kube, objects);
 
-  step(`Waiting until all are Ready (what kubectl -n ${NAMESPACE} get neon shows)`);
+  step(`Waiting until all are Ready (what kubectl -n ${NAMESPACE} get neon shows; time since apply)`);
   let tables: Rendered[];
+  const appliedAt = Date.now();
   try {
     tables = await waitForReady(kube, objects.length, timeoutSeconds * 1000, operator);
   } catch (err) {
+    if (signals > 0) return 130;
     process.stderr.write(`\ndemo: ${err instanceof Error ? err.message : String(err)}\n--- operator log (last 30 lines) ---\n${tail(operator.logFile, 30)}\n`);
     return 1;
   }
-  step(`All ${String(objects.length)} Ready after ${elapsed()}:`);
+  step(`All ${String(objects.length)} Ready ${seconds(Date.now() - appliedAt)} after apply:`);
   for (const t of tables) {
     if (t.rows.length > 0) say(`${formatTable(t.header, t.rows.map((r) => r.cells)).replace(/^/gm, '  ')}\n`);
   }
@@ -642,7 +653,8 @@ async function main(): Promise<number> {
     if (emulatorUrl) say(`  NEON_API_HOST=${emulatorUrl} npx neonctl --api-key ${EMULATOR_API_KEY} --no-analytics projects list`);
     say(`  curl -s ${operator.metricsUrl}`);
     say(`  tail -f ${operator.logFile}`);
-    await Promise.race([interruptedPromise, operator.exited.then((s) => say(`\nthe operator stopped (${s})`))]);
+    await Promise.race([interruptedPromise, operator.exited]);
+    if (signals === 0) say(`\nthe operator stopped by itself (${operator.exitStatus() ?? '?'})`);
   }
   return 0;
 }
@@ -658,4 +670,5 @@ try {
   await shutdown();
   say(`  done (${elapsed()})`);
 }
-process.exitCode = signals > 0 && code === 0 ? 0 : code;
+// Exit explicitly: an idle keep-alive socket or timer of a library must not hold the terminal.
+process.exit(code);
