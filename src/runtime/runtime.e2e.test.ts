@@ -1,6 +1,7 @@
 // The runtime against a real kube-apiserver (+ controller manager for garbage collection): informers,
 // finalizers, the status subresource, Secret apply with owner references, Events, leader election, and a
 // Manager running a controller end to end.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -325,5 +326,21 @@ describe('runtime against a real API server', () => {
     await running;
     const lease = await new KubeLeaseLock(client, namespace, 'manager-lock').get();
     expect(lease?.record.holderIdentity).toBe(''); // released on graceful stop
+  });
+
+  it('SIGTERM: the in-flight reconcile finishes, then the lease is released and the process exits 0', async () => {
+    await client.create(gadgets, gadget('sig'));
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'sigterm-operator.ts');
+    const child = spawn(process.execPath, [script, cp.kubeconfigPath, namespace], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually('the reconcile to start', () => output.includes('reconcile started sig'), 60_000);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('reconcile finished sig');
+    expect(output).toContain('exited cleanly');
+    expect((await client.get<KubeObject & { status?: { done?: boolean } }>(gadgets, { namespace, name: 'sig' }))?.status?.done).toBe(true);
+    expect((await new KubeLeaseLock(client, namespace, 'sigterm-lock').get())?.record.holderIdentity).toBe('');
   });
 });
