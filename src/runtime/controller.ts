@@ -169,7 +169,7 @@ export class Controller<T extends KubeObject = KubeObject> {
 
   /** Runs the workers. Call once, after the informers have synced. */
   start(): void {
-    if (this.#started) return;
+    if (this.#started || this.queue.isShuttingDown) return;
     this.#started = true;
     this.queue.start((key, signal) => this.#process(key, signal));
     this.#log.info({ concurrency: this.#options.concurrency ?? 2 }, 'controller started');

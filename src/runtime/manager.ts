@@ -66,6 +66,7 @@ export class Manager implements InformerSource {
   #running = false;
   #leading = false;
   #controllersStarted = false;
+  #stopping = false;
   #runPromise: Promise<void> | undefined;
   #events: EventRecorder | undefined;
 
@@ -203,6 +204,7 @@ export class Manager implements InformerSource {
       this.#stopRequested.then(() => 'stop' as const),
       ...(electorDone ? [electorDone.then((r) => (r === 'lost' ? ('lost' as const) : ('stop' as const)))] : []),
     ]);
+    this.#stopping = true;
     this.log.info({ reason }, 'shutting down controllers');
     // After losing the lease another replica may lead once it expires for them: finish well before that.
     const deadline =
@@ -227,7 +229,7 @@ export class Manager implements InformerSource {
     } catch {
       return; // leadership ended or the manager stopped before the caches synced
     }
-    if (signal.aborted || this.#controllersStarted) return;
+    if (signal.aborted || this.#stopping || this.#controllersStarted) return;
     this.#controllersStarted = true;
     for (const controller of this.#controllers) controller.start();
   }
