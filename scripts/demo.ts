@@ -24,6 +24,7 @@ import { fetch } from 'undici';
 import { z } from 'zod';
 import { allKinds } from '../src/api/index.ts';
 import { API_GROUP, API_VERSION } from '../src/api/index.ts';
+import { DEFAULT_NEON_BASE_URL } from '../src/neon/index.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const NAMESPACE = 'neon-demo';
@@ -580,7 +581,7 @@ async function main(): Promise<number> {
     kubeconfigPath = undefined;
     neonApiUrl = process.env['NEON_API_URL'];
     apiKey = process.env['NEON_API_KEY'] ?? '';
-    say(`  Neon API: ${neonApiUrl ?? "Neon's (https://console.neon.tech/api/v2)"}`);
+    say(`  Neon API: ${neonApiUrl ?? DEFAULT_NEON_BASE_URL}`);
   } else {
     await ensureControlPlaneBinaries();
     step('Starting the local control plane (etcd, kube-apiserver, kube-controller-manager)');
