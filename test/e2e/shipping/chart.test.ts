@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseConfig } from '../../../src/operator/config.ts';
 import { OPERATOR_VERSION } from '../../../src/version.ts';
 import { binaryPath, repoRoot } from '../../controlplane/binaries.ts';
 import { useControlPlane } from '../../controlplane/e2e.ts';
@@ -82,7 +83,7 @@ const variants: [string, string, ChartValues][] = [
     'shipping-chart-ns',
     { replicaCount: 2, watch: { namespaces: ['shipping-team-a', 'shipping-team-b'] }, neonApiKey: { existingSecret: 'neon-api-key', key: 'api-key' } },
   ],
-  ['no leader election, no metrics Service', 'shipping-chart-single', { leaderElection: { enabled: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' }, metrics: { port: 9090, service: { enabled: false }, serviceMonitor: { enabled: false } } }],
+  ['no leader election, no metrics Service', 'shipping-chart-single', { leaderElection: { enabled: false }, metrics: { port: 9090, service: { enabled: false }, serviceMonitor: { enabled: false } } }],
 ];
 
 describe('the Helm chart', () => {
@@ -181,7 +182,8 @@ describe('the Helm chart', () => {
     for (const kind of kinds) {
       expect([...(grants(roles, 'neon-operator.dev', kind).get('*') ?? [])].sort()).toEqual(['get', 'list', 'patch', 'watch']);
       expect([...(grants(roles, 'neon-operator.dev', `${kind}/status`).get('*') ?? [])].sort()).toEqual(['get', 'patch']);
-      expect([...(grants(roles, 'neon-operator.dev', `${kind}/finalizers`).get('*') ?? [])].sort()).toEqual(['update']);
+      // No blockOwnerDeletion on the Secrets' owner references, so no update on finalizers.
+      expect(grants(roles, 'neon-operator.dev', `${kind}/finalizers`).size).toBe(0);
     }
     expect([...(grants(roles, '', 'secrets').get('*') ?? [])].sort()).toEqual(['create', 'get', 'list', 'patch', 'watch']);
     expect([...(grants(roles, 'events.k8s.io', 'events').get('*') ?? [])].sort()).toEqual(['create', 'patch']);
@@ -199,13 +201,46 @@ describe('the Helm chart', () => {
   });
 
   it('turns leader election on with more than one replica, and uses Recreate without it', async () => {
-    const forced = deploymentOf(parseManifests(await helmTemplateOk('x', 'ns', { replicaCount: 2, leaderElection: { enabled: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } })));
+    const forced = deploymentOf(parseManifests(await helmTemplateOk('x', 'ns', { replicaCount: 2, leaderElection: { enabled: false } })));
     expect(forced.spec.replicas).toBe(2);
     expect(forced.spec.template.spec.containers[0]?.args).toContain('--leader-elect');
     expect(forced.spec.strategy.type).toBe('RollingUpdate');
-    const single = deploymentOf(parseManifests(await helmTemplateOk('x', 'ns', { leaderElection: { enabled: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } })));
+    const single = deploymentOf(parseManifests(await helmTemplateOk('x', 'ns', { leaderElection: { enabled: false } })));
     expect(single.spec.template.spec.containers[0]?.args).not.toContain('--leader-elect');
+    expect(single.spec.template.spec.containers[0]?.args).toContain('--no-leader-elect');
     expect(single.spec.strategy.type).toBe('Recreate');
+  });
+
+  it('passes only flags the operator accepts, meaning what the values say (parsed by src/operator/config.ts)', async () => {
+    const deployment = deploymentOf(
+      parseManifests(
+        await helmTemplateOk('rel', 'ops', {
+          watch: { namespaces: ['team-a', 'team-b'] },
+          resyncPeriod: '5m',
+          logLevel: 'debug',
+          neonApiUrl: 'http://neon.internal:8080/api/v2',
+          replicaCount: 2,
+          concurrency: 8,
+        }),
+      ),
+    );
+    const args = deployment.spec.template.spec.containers[0]?.args ?? [];
+    const parsed = parseConfig(args, { NEON_API_KEY: 'from-the-secret', POD_NAMESPACE: 'ops' });
+    expect(parsed.help).toBe(false);
+    if (parsed.help) return;
+    expect(parsed.config).toMatchObject({
+      namespaces: ['team-a', 'team-b'],
+      resyncPeriodMs: 300_000,
+      logLevel: 'debug',
+      neonApiUrl: 'http://neon.internal:8080/api/v2',
+      concurrency: 8,
+      metricsPort: 8080,
+      shutdownTimeoutMs: 20_000,
+      leaderElection: { enabled: true, namespace: 'ops', name: 'rel-neon-operator-leader' },
+    });
+    const single = deploymentOf(parseManifests(await helmTemplateOk('rel', 'ops', { leaderElection: { enabled: false } })));
+    const singleParsed = parseConfig(single.spec.template.spec.containers[0]?.args ?? [], { NEON_API_KEY: 'k' });
+    expect(singleParsed.help === false && singleParsed.config.leaderElection.enabled).toBe(false);
   });
 
   it('reads the API key from the existing Secret into NEON_API_KEY (the operator needs no access to it)', async () => {
@@ -236,6 +271,7 @@ describe('the Helm chart', () => {
       [{ watch: { namespaces: ['Not_A_Namespace'] } }, /namespaces/],
       [{ neonApiKey: { existingSecret: 'k', key: 'api-key', extra: 1 } }, /extra/],
       [{ replicas: 2 }, /replicas/],
+      [{ neonApiKey: { existingSecret: '', key: 'api-key' } }, /existingSecret/],
     ];
     for (const [values, message] of cases) {
       const r = await helmTemplate('x', 'ns', values);
