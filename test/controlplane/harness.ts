@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -96,7 +96,7 @@ function logTails(logsDir: string, lines: number): string {
 async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () =>
-      new Promise<import('node:net').Server>((resolve, reject) => {
+      new Promise<Server>((resolve, reject) => {
         const s = createServer();
         s.once('error', reject);
         s.listen(0, '127.0.0.1', () => resolve(s));
