@@ -72,7 +72,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         const message = `Neon branch ${b.status.branchId} was deleted outside the operator; creating it again from its parent`;
         ctx.log.warn({ branchId: b.status.branchId }, 'branch deleted outside the operator');
         ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
-        await ctx.saveStatus({ branchId: undefined, state: undefined });
+        await ctx.saveStatus({ branchId: undefined, state: undefined }, { ok: false, reason: 'DeletedOutside', message });
       }
       if (branch && how !== 'id') {
         await ctx.saveStatus({ projectId, branchId: branch.id });

@@ -75,7 +75,10 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       if (!endpoint && e.status?.endpointId) {
         const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
         ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
-        await ctx.saveStatus({ endpointId: undefined, host: undefined, poolerHost: undefined, state: undefined });
+        await ctx.saveStatus(
+          { endpointId: undefined, host: undefined, poolerHost: undefined, state: undefined },
+          { ok: false, reason: 'DeletedOutside', message },
+        );
       }
       if (!endpoint) {
         const adoptable = findAdoptable(e, await client.listEndpoints(projectId, o), branchId, claimedIds(deps, e));
@@ -93,7 +96,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         try {
           const created = await client.createEndpoint(projectId, endpointCreateInput(e.spec, branchId), o);
           endpoint = created.endpoint;
-          await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, pendingCreate: undefined });
+          await ctx.saveStatus(statusOf(projectId, endpoint));
           ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
           await client.waitForOperations(projectId, created.operations, o);
           endpoint = await client.getEndpoint(projectId, endpoint.id, o);

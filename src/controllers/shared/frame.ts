@@ -43,9 +43,10 @@ export interface SyncContext {
   readonly status: StatusFields;
   /**
    * Writes status fields at once (before a Neon create, or right after one): what must survive a crash
-   * of the operator between two calls. `undefined` removes a field.
+   * of the operator between two calls. `undefined` removes a field. `ready`, when given, sets the Ready
+   * condition in the same write (e.g. False while a resource deleted outside is being recreated).
    */
-  saveStatus(fields: StatusFields): Promise<void>;
+  saveStatus(fields: StatusFields, ready?: SyncOutcome['ready']): Promise<void>;
   /** Records an Event on the object (aggregated, best-effort). */
   event(type: EventType, reason: string, action: string, note: string): void;
 }
@@ -106,7 +107,8 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       get status() {
         return status();
       },
-      saveStatus: (fields) => write(fields),
+      saveStatus: (fields, ready) =>
+        write(fields, ready ? { type: 'Ready', status: ready.ok ? 'True' : 'False', reason: ready.reason, message: ready.message } : undefined),
       event: recordEvent,
     };
     const notReady = (reason: string, message: string) => ({ type: 'Ready', status: 'False' as const, reason, message });

@@ -82,7 +82,7 @@ describe('operator: waiting, adoption and repair', () => {
     const recreated = await eventually('endpoint recreated', async () => {
       const e = await get('NeonEndpoint', 'dev-rw');
       const id = e?.status?.['endpointId'];
-      return id && id !== oldId && readyCondition(e)?.status === 'True' ? e : undefined;
+      return id && id !== oldId && e?.status?.['host'] && readyCondition(e)?.status === 'True' ? e : undefined;
     }, 30_000);
     expect((await events('DeletedOutside')).some((e) => e.regarding?.name === 'dev-rw' && e.type === 'Warning')).toBe(true);
     const host = String(recreated.status?.['host']);
