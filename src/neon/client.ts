@@ -84,6 +84,20 @@ export interface EndpointSettingsInput {
   pg_settings?: Record<string, string>;
 }
 
+/** Project settings the operator manages (Neon's `ProjectSettingsData`, the subset in NeonProject's spec). */
+export interface ProjectSettingsInput {
+  allowed_ips?: { ips: string[]; protected_branches_only?: boolean };
+  enable_logical_replication?: boolean;
+  maintenance_window?: { weekdays: number[]; start_time: string; end_time: string };
+  quota?: {
+    active_time_seconds?: number;
+    compute_time_seconds?: number;
+    written_data_bytes?: number;
+    data_transfer_bytes?: number;
+    logical_size_bytes?: number;
+  };
+}
+
 export interface ProjectCreateInput {
   name?: string;
   region_id?: string;
@@ -98,12 +112,14 @@ export interface ProjectCreateInput {
     suspend_timeout_seconds?: number;
     pg_settings?: Record<string, string>;
   };
+  settings?: ProjectSettingsInput;
 }
 
 export interface ProjectUpdateInput {
   name?: string;
   history_retention_seconds?: number;
   default_endpoint_settings?: ProjectCreateInput['default_endpoint_settings'];
+  settings?: ProjectSettingsInput;
 }
 
 export interface BranchEndpointInput {

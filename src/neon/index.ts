@@ -8,6 +8,7 @@ export type {
   CallOptions,
   ProjectCreateInput,
   ProjectUpdateInput,
+  ProjectSettingsInput,
   BranchCreateInput,
   BranchEndpointInput,
   BranchUpdateInput,

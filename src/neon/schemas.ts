@@ -65,6 +65,23 @@ export const Project = z.object({
       suspend_timeout_seconds: z.number().int().optional(),
     })
     .optional(),
+  // The settings the operator manages; Neon's other settings are dropped here and never sent back.
+  settings: z
+    .object({
+      allowed_ips: z.object({ ips: z.array(z.string()).optional(), protected_branches_only: z.boolean().optional() }).optional(),
+      enable_logical_replication: z.boolean().optional(),
+      maintenance_window: z.object({ weekdays: z.array(z.number().int()), start_time: z.string(), end_time: z.string() }).optional(),
+      quota: z
+        .object({
+          active_time_seconds: z.number().int().optional(),
+          compute_time_seconds: z.number().int().optional(),
+          written_data_bytes: z.number().int().optional(),
+          data_transfer_bytes: z.number().int().optional(),
+          logical_size_bytes: z.number().int().optional(),
+        })
+        .optional(),
+    })
+    .optional(),
 });
 export type Project = z.infer<typeof Project>;
 
