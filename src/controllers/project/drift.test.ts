@@ -27,4 +27,22 @@ describe('project drift', () => {
       branch: { role_name: 'owner', database_name: 'app' },
     });
   });
+
+  it('manages only the settings the spec names; lists compare as sets', () => {
+    const s = spec({ settings: { allowedIps: { ips: ['10.0.0.0/8', '192.168.1.1'] }, maintenanceWindow: { weekdays: [1, 5], startTime: '01:00', endTime: '02:00' }, quota: { computeTimeSeconds: 3600 } } });
+    const have = {
+      allowed_ips: { ips: ['192.168.1.1', '10.0.0.0/8'] },
+      maintenance_window: { weekdays: [5, 1], start_time: '01:00', end_time: '02:00' },
+      quota: { compute_time_seconds: 3600, active_time_seconds: 100 },
+      enable_logical_replication: true,
+    };
+    expect(projectUpdate(s, 'demo', neon({ settings: have }))).toBeUndefined();
+    expect(projectUpdate(s, 'demo', neon({ settings: { ...have, allowed_ips: { ips: ['10.0.0.0/8'] } } }))).toEqual({
+      settings: { allowed_ips: { ips: ['10.0.0.0/8', '192.168.1.1'] } },
+    });
+    expect(projectUpdate(s, 'demo', neon({ settings: { ...have, quota: { active_time_seconds: 100 } } }))).toEqual({
+      settings: { quota: { active_time_seconds: 100, compute_time_seconds: 3600 } },
+    });
+    expect(projectCreateInput(spec({ settings: { enableLogicalReplication: true } }), 'demo').settings).toEqual({ enable_logical_replication: true });
+  });
 });
