@@ -129,8 +129,18 @@ describe('operator: examples end to end', () => {
     const endpointType = typeOfKind('NeonEndpoint');
     await suite.kube.patch(endpointType, { namespace: suite.namespace, name: 'dev-rw' }, { spec: { autoscaling: { minCu: 0.5, maxCu: 2 }, suspendTimeoutSeconds: 600 } }, { type: 'merge' });
     await suite.kube.patch(typeOfKind('NeonBranch'), { namespace: suite.namespace, name: 'dev' }, { spec: { protected: true } }, { type: 'merge' });
+    await suite.kube.patch(
+      typeOfKind('NeonProject'),
+      { namespace: suite.namespace, name: 'demo' },
+      { spec: { historyRetentionSeconds: 3600, settings: { allowedIps: { ips: ['10.0.0.0/8'] } } } },
+      { type: 'merge' },
+    );
     const ep = await waitReady(suite, 'NeonEndpoint', 'dev-rw');
     await waitReady(suite, 'NeonBranch', 'dev');
+    await waitReady(suite, 'NeonProject', 'demo');
+    const project = projectsInNeon(suite)[0]!;
+    expect(project.historyRetentionSeconds).toBe(3600);
+    expect(project.settings['allowed_ips']).toEqual({ ips: ['10.0.0.0/8'] });
     const endpointId = String(ep.status?.['endpointId']);
     const neonEp = suite.emulator.state.findEndpoint(endpointId);
     expect(neonEp).toMatchObject({ minCu: 0.5, maxCu: 2, suspendTimeoutSeconds: 600 });
@@ -139,6 +149,7 @@ describe('operator: examples end to end', () => {
     const mutations = requestsSince(suite, from).filter((r) => r.method !== 'GET');
     expect(mutations.filter((r) => r.route === 'PATCH /projects/{project_id}/endpoints/{endpoint_id}')).toHaveLength(1);
     expect(mutations.filter((r) => r.route === 'PATCH /projects/{project_id}/branches/{branch_id}')).toHaveLength(1);
+    expect(mutations.filter((r) => r.route === 'PATCH /projects/{project_id}')).toHaveLength(1);
     expect(mutations.filter((r) => !r.route.startsWith('PATCH'))).toEqual([]);
   });
 

@@ -154,7 +154,23 @@ describe('operator: waiting, adoption and repair', () => {
     expect(kept.spec?.['deletionPolicy']).toBe('Retain');
     await suite.kube.delete(typeOfKind('NeonProject'), { namespace: suite.namespace, name: 'kept' });
     await eventually('kept object gone', async () => ((await get('NeonProject', 'kept')) ? undefined : true));
-    expect(projectsInNeon(suite).map((x) => x.id)).toContain(kept.status?.['projectId']);
+    const keptId = String(kept.status?.['projectId']);
+    expect(projectsInNeon(suite).map((x) => x.id)).toContain(keptId);
+
+    // Adopting an existing project by ID: nothing is created, and its Secret has the password Neon has.
+    const creates = suite.emulator.counters().applied['POST /projects'];
+    await suite.kube.create(typeOfKind('NeonProject'), {
+      apiVersion: 'neon-operator.dev/v1alpha1',
+      kind: 'NeonProject',
+      metadata: { name: 'adopted', namespace: suite.namespace },
+      spec: { projectId: keptId },
+    } as NeonObject);
+    const adopted = await waitReady(suite, 'NeonProject', 'adopted');
+    expect(adopted.status?.['projectId']).toBe(keptId);
+    expect(suite.emulator.counters().applied['POST /projects']).toBe(creates);
+    const secret = await getSecretData(suite, 'adopted-connection');
+    const main = [...suite.emulator.state.projects.get(keptId)!.branches.values()].find((b) => b.isDefault);
+    expect(secret?.['password']).toBe(main?.roles.get(secret?.['username'] ?? '')?.password);
     expect(suite.emulator.specViolations()).toEqual([]);
   });
 });
