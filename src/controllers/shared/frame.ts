@@ -1,5 +1,6 @@
 import { ResourceParseError } from '../../api/index.ts';
 import {
+  coreResources,
   ensureFinalizer,
   hasFinalizer,
   isBeingDeleted,
@@ -138,6 +139,13 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
         await write({}, notReady(outcome.reason, outcome.message));
         return { requeueAfter: outcome.requeueAfterMs };
       } catch (err) {
+        if (err instanceof NotReadyError && err.reason === 'ApiKeySecretNotFound' && (await namespaceTerminating())) {
+          // The namespace is going and took the API key with it: nothing can be cleaned up in Neon any
+          // more, and holding the finalizer would hold the namespace forever.
+          recordEvent('Warning', 'CleanupSkipped', 'Delete', `${err.message}; the Neon resource was left in place`);
+          await removeFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
+          return;
+        }
         return handleFailure(err);
       }
     }
@@ -155,6 +163,11 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       return;
     } catch (err) {
       return handleFailure(err);
+    }
+
+    async function namespaceTerminating(): Promise<boolean> {
+      const ns = await kube.get(coreResources.namespace, { namespace: '', name: key.namespace }, rctx.signal);
+      return !ns || isBeingDeleted(ns);
     }
 
     async function handleFailure(err: unknown): Promise<ReconcileResult> {

@@ -127,7 +127,9 @@ describe('operator: SIGKILL right after a create call', () => {
     const projectSecret = await getSecretData(suite, 'demo-connection');
     expect(projectSecret?.['password']).toBe(main?.roles.get(projectSecret?.['username'] ?? '')?.password);
     expect(emulator.specViolations()).toEqual([]);
+    // Secrets never reach the operator's logs.
     expect(stderr).not.toContain(API_KEY);
+    expect(stderr).not.toContain(dev.roles.get('app')!.password);
 
     // Graceful stop on SIGTERM.
     child.kill('SIGTERM');

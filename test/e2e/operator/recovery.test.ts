@@ -173,4 +173,32 @@ describe('operator: waiting, adoption and repair', () => {
     expect(secret?.['password']).toBe(main?.roles.get(secret?.['username'] ?? '')?.password);
     expect(suite.emulator.specViolations()).toEqual([]);
   });
+
+  it('a project with apiKeySecretRef is managed with that key (another Neon account), and so are its branches', async () => {
+    const otherKey = 'second-account-key-0123456789';
+    await suite.kube.create(coreResources.secret, {
+      metadata: { name: 'other-neon-key', namespace: suite.namespace },
+      stringData: { 'api-key': otherKey },
+    } as KubeObject);
+    await suite.kube.create(typeOfKind('NeonProject'), {
+      apiVersion: 'neon-operator.dev/v1alpha1',
+      kind: 'NeonProject',
+      metadata: { name: 'other', namespace: suite.namespace },
+      spec: { apiKeySecretRef: { name: 'other-neon-key' }, deletionPolicy: 'Delete' },
+    } as NeonObject);
+    await suite.kube.create(typeOfKind('NeonBranch'), {
+      apiVersion: 'neon-operator.dev/v1alpha1',
+      kind: 'NeonBranch',
+      metadata: { name: 'other-dev', namespace: suite.namespace },
+      spec: { projectRef: { name: 'other' } },
+    } as NeonObject);
+    const branch = await waitReady(suite, 'NeonBranch', 'other-dev');
+    const theirs = suite.emulator.state.projectsOf(suite.emulator.accountOf(otherKey));
+    expect(theirs).toHaveLength(1);
+    expect(theirs[0]!.branches.has(String(branch.status?.['branchId']))).toBe(true);
+    expect(projectsInNeon(suite).some((p) => p.id === theirs[0]!.id)).toBe(false);
+    await suite.kube.delete(typeOfKind('NeonProject'), { namespace: suite.namespace, name: 'other' });
+    await suite.kube.delete(typeOfKind('NeonBranch'), { namespace: suite.namespace, name: 'other-dev' });
+    await eventually('other project deleted', () => (suite.emulator.state.projectsOf(suite.emulator.accountOf(otherKey)).length === 0 ? true : undefined));
+  });
 });
