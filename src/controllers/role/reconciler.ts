@@ -1,5 +1,5 @@
 import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
-import { toKubeTime } from '../../runtime/index.ts';
+import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
 import { poolerHostOf, readSecret, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
@@ -43,7 +43,6 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const database = secretDatabase(deps, r);
       const endpoint = await secretEndpoint(deps, r, target, signal);
       const at = { projectId, branchId, roleName };
-      const owner = { type: resourceTypes.role, object: ctx.raw };
       const info = (password: string): ConnectionInfo => ({
         host: endpoint.host,
         poolerHost: poolerHostOf(endpoint.host),
@@ -51,8 +50,9 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         username: roleName,
         password,
       });
-      const writeSecret = async (password: string, current?: Parameters<typeof writeConnectionSecret>[1]['current']) =>
-        writeConnectionSecret(deps, { namespace, name: secretName, owner: { ...owner, object: ctx.raw }, current }, info(password), signal);
+      // The owner is read at call time: ctx.raw changes with every status write (its resourceVersion).
+      const writeSecret = (password: string, current?: SecretObject) =>
+        writeConnectionSecret(deps, { namespace, name: secretName, owner: { type: resourceTypes.role, object: ctx.raw }, current }, info(password), signal);
 
       const roles = await client.listRoles(projectId, branchId, o);
       const exists = roles.some((x) => x.name === roleName);
