@@ -40,7 +40,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const { client, projectId, branchId } = target;
       const roleName = roleNameOf(r);
       const secretName = secretNameOf(r);
-      const database = secretDatabase(deps, r);
+      const database = await secretDatabase(deps, r, target, signal);
       const endpoint = await secretEndpoint(deps, r, target, signal);
       const at = { projectId, branchId, roleName };
       const info = (password: string): ConnectionInfo => ({
@@ -109,7 +109,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       if (!database.ready) {
         return {
           status,
-          ready: { ok: false, reason: 'DatabaseNotReady', message: `Secret ${secretName} is written; waiting for ${database.waitingFor ?? 'the database'} to become Ready` },
+          ready: { ok: false, reason: 'DatabaseNotReady', message: `Secret ${secretName} is written; waiting for ${database.waitingFor ?? 'the database'} to exist and be Ready` },
           requeueAfterMs: deps.waitingRequeueMs,
         };
       }

@@ -18,8 +18,13 @@ export interface SecretDatabase {
  * known from its spec): it may itself wait for this role to exist as its owner, so requiring it to be
  * Ready here would deadlock.
  */
-export function secretDatabase(deps: ControllerDeps, r: NeonRole): SecretDatabase {
-  if (r.spec.databaseName) return { name: r.spec.databaseName, ready: true };
+export async function secretDatabase(deps: ControllerDeps, r: NeonRole, target: ResolvedBranch, signal: AbortSignal): Promise<SecretDatabase> {
+  if (r.spec.databaseName) {
+    // Not managed by the operator: it only has to exist on the branch.
+    const name = r.spec.databaseName;
+    const exists = (await target.client.listDatabases(target.projectId, target.branchId, { signal })).some((d) => d.name === name);
+    return { name, ready: exists, ...(exists ? {} : { waitingFor: `database ${name} on branch ${target.branchId}` }) };
+  }
   const refName = r.spec.databaseRef?.name ?? '';
   const db = lookup(deps, resourceTypes.database, r.metadata.namespace ?? '', refName, parseNeonDatabase);
   if (!db) throw new NotReadyError('DatabaseNotReady', `NeonDatabase ${refName} does not exist yet`);
