@@ -22,6 +22,8 @@ local waiting = {
   NeonOutcomeUnknown = true,
   BranchHasChildren = true,
   RoleOwnsDatabases = true,
+  -- A branch or compute deleted in Neon behind the operator's back: it is being created again.
+  DeletedOutside = true,
 }
 
 local hs = { status = "Progressing", message = "Waiting for the operator to reconcile" }
