@@ -1,7 +1,7 @@
 import { parseNeonBranch, type NeonBranch } from '../../api/index.ts';
-import type { Annotation, Branch, NeonClient } from '../../neon/index.ts';
+import { ConflictError, type Annotation, type Branch, type NeonClient } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { BRANCH_OWNER_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
@@ -80,7 +80,14 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       }
       if (!branch) {
         const uid = b.metadata.uid ?? '';
-        const created = await client.createBranch(projectId, branchCreateInput(b.spec, name, parentId, { [BRANCH_OWNER_ANNOTATION]: uid }), o);
+        let created;
+        try {
+          created = await client.createBranch(projectId, branchCreateInput(b.spec, name, parentId, { [BRANCH_OWNER_ANNOTATION]: uid }), o);
+        } catch (err) {
+          // A branch of that name appeared since we listed: the next pass adopts it by name.
+          if (err instanceof ConflictError) return adoptingSoon(`a Neon branch named ${name} already exists; adopting it`);
+          throw err;
+        }
         await ctx.saveStatus({ projectId, branchId: created.branch.id });
         ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
         await client.waitForOperations(projectId, created.operations, o);

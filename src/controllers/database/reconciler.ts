@@ -1,7 +1,7 @@
 import { parseNeonDatabase, parseNeonRole, type NeonDatabase } from '../../api/index.ts';
-import type { Database } from '../../neon/index.ts';
+import { ConflictError, type Database } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
@@ -54,7 +54,13 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         if (previous === name) {
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', `database ${name} was deleted outside the operator; creating it again (empty)`);
         }
-        const created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
+        let created;
+        try {
+          created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
+        } catch (err) {
+          if (err instanceof ConflictError) return adoptingSoon(`database ${name} appeared on the branch meanwhile; adopting it`);
+          throw err;
+        }
         db = created.database;
         await ctx.saveStatus({ projectId, branchId, databaseName: name });
         ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);

@@ -1,11 +1,20 @@
 import type { NeonEndpointSpec } from '../../api/index.ts';
 import type { Endpoint, EndpointCreateInput, EndpointUpdateInput } from '../../neon/index.ts';
 
-/** The body of the create call. */
-export function endpointCreateInput(spec: NeonEndpointSpec, branchId: string): EndpointCreateInput {
+/** Neon's limit on a compute's name. */
+const MAX_ENDPOINT_NAME = 64;
+
+/** The Neon name of a read_only compute created for a NeonEndpoint: its metadata.name (cut to Neon's limit). */
+export function endpointNameFor(metadataName: string): string {
+  return metadataName.slice(0, MAX_ENDPOINT_NAME);
+}
+
+/** The body of the create call; read_only computes are named after the object, to be found again after a crash. */
+export function endpointCreateInput(spec: NeonEndpointSpec, branchId: string, name?: string): EndpointCreateInput {
   return {
     branch_id: branchId,
     type: spec.type,
+    ...(name !== undefined ? { name } : {}),
     ...(spec.autoscaling ? { autoscaling_limit_min_cu: spec.autoscaling.minCu, autoscaling_limit_max_cu: spec.autoscaling.maxCu } : {}),
     ...(spec.suspendTimeoutSeconds !== undefined ? { suspend_timeout_seconds: spec.suspendTimeoutSeconds } : {}),
     ...(spec.disabled !== undefined ? { disabled: spec.disabled } : {}),

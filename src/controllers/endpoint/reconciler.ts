@@ -3,11 +3,11 @@ import { ConflictError, type Endpoint, type NeonClient } from '../../neon/index.
 import { toKubeTime } from '../../runtime/index.ts';
 import { poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, resolveBranchTarget } from '../shared/references.ts';
-import { endpointCreateInput, endpointUpdate } from './drift.ts';
+import { endpointCreateInput, endpointNameFor, endpointUpdate } from './drift.ts';
 
 const ADOPT_WINDOW_SLACK_MS = 2 * 60_000;
 
@@ -28,8 +28,8 @@ function claimedIds(deps: ControllerDeps, self: NeonEndpoint): Set<string> {
 
 /**
  * The compute this object should manage when it has none recorded: the branch's read_write compute
- * (Neon allows one per branch), or, for read_only, one created after the recorded pending create and not
- * claimed by another NeonEndpoint (Neon endpoints carry no annotations to stamp ownership on).
+ * (Neon allows one per branch), or, for read_only, one with the name recorded in the pending create,
+ * created after it and not claimed by another NeonEndpoint (Neon endpoints carry no annotations).
  */
 function findAdoptable(e: NeonEndpoint, endpoints: Endpoint[], branchId: string, claimed: Set<string>): Endpoint | undefined {
   const onBranch = endpoints.filter((x) => x.branch_id === branchId && x.type === e.spec.type && !claimed.has(x.id));
@@ -37,7 +37,9 @@ function findAdoptable(e: NeonEndpoint, endpoints: Endpoint[], branchId: string,
   const pending: PendingCreate | undefined = e.status?.pendingCreate;
   if (!pending) return undefined;
   const since = Date.parse(pending.startedAt) - ADOPT_WINDOW_SLACK_MS;
-  return onBranch.filter((x) => Date.parse(x.created_at) >= since).sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0];
+  return onBranch
+    .filter((x) => x.name === pending.name && Date.parse(x.created_at) >= since)
+    .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0];
 }
 
 function statusOf(projectId: string, ep: Endpoint) {
@@ -89,12 +91,11 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         }
       }
       if (!endpoint) {
-        // Recorded before the call: after a crash the compute is found by its creation time (see findAdoptable).
-        if (e.spec.type === 'read_only') {
-          await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: `${e.metadata.name}` } });
-        }
+        // Recorded before the call: after a crash the compute is found by name and creation time (see findAdoptable).
+        const name = e.spec.type === 'read_only' ? endpointNameFor(e.metadata.name) : undefined;
+        if (name !== undefined) await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
         try {
-          const created = await client.createEndpoint(projectId, endpointCreateInput(e.spec, branchId), o);
+          const created = await client.createEndpoint(projectId, endpointCreateInput(e.spec, branchId, name), o);
           endpoint = created.endpoint;
           await ctx.saveStatus(statusOf(projectId, endpoint));
           ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
@@ -103,7 +104,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         } catch (err) {
           // Someone else (or an earlier, unrecorded attempt) made the branch's read_write compute: adopt it next pass.
           if (err instanceof ConflictError && e.spec.type === 'read_write') {
-            return { ready: { ok: false, reason: 'Adopting', message: 'the branch already has a read-write compute; adopting it' }, requeueAfterMs: 1_000 };
+            return adoptingSoon('the branch already has a read-write compute; adopting it');
           }
           throw err;
         }

@@ -2,7 +2,8 @@ import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type Neon
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
 import { poolerHostOf, readSecret, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
+import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { ConflictError } from '../../neon/index.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, resolveBranchTarget } from '../shared/references.ts';
@@ -64,7 +65,13 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         if (r.status?.roleName === roleName && r.status.branchId === branchId) {
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', `role ${roleName} was deleted outside the operator; creating it again with a new password`);
         }
-        const created = await client.createRole(projectId, branchId, { name: roleName }, o);
+        let created;
+        try {
+          created = await client.createRole(projectId, branchId, { name: roleName }, o);
+        } catch (err) {
+          if (err instanceof ConflictError) return adoptingSoon(`role ${roleName} appeared on the branch meanwhile; adopting it`);
+          throw err;
+        }
         fresh = created.role.password;
         // The only copy of the password: into the Secret before anything else can fail.
         if (fresh) await writeSecret(fresh);

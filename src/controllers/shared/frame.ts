@@ -32,6 +32,11 @@ export interface SyncOutcome {
   requeueAfterMs?: number;
 }
 
+/** Neon answered 409 to a create: what exists is adopted on a quick second pass (no error, no backoff). */
+export function adoptingSoon(message: string): SyncOutcome {
+  return { ready: { ok: false, reason: 'Adopting', message }, requeueAfterMs: 1_000 };
+}
+
 export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number };
 
 /** Handed to a kind's reconciler for one pass. */

@@ -74,6 +74,34 @@ describe('operator: waiting, adoption and repair', () => {
     expect((await events('Adopted')).some((e) => e.regarding?.kind === 'NeonBranch')).toBe(true);
   });
 
+  it('an unanswered read_only compute create is adopted through its pending-create marker', async () => {
+    const route = 'POST /projects/{project_id}/endpoints';
+    const before = suite.emulator.counters().applied[route] ?? 0;
+    suite.emulator.setFaults({ resetRate: 1, appliedBeforeFailure: 1, routes: [route] });
+    const stopFault = setInterval(() => {
+      if ((suite.emulator.counters().applied[route] ?? 0) > before) {
+        suite.emulator.setFaults({});
+        clearInterval(stopFault);
+      }
+    }, 5);
+    await suite.kube.create(typeOfKind('NeonEndpoint'), {
+      apiVersion: 'neon-operator.dev/v1alpha1',
+      kind: 'NeonEndpoint',
+      metadata: { name: 'dev-ro', namespace: suite.namespace },
+      spec: { branchRef: { name: 'dev' }, type: 'read_only' },
+    } as NeonObject);
+    const ro = await waitReady(suite, 'NeonEndpoint', 'dev-ro');
+    clearInterval(stopFault);
+    expect(suite.emulator.counters().applied[route]).toBe(before + 1);
+    expect(suite.emulator.requests.some((r) => r.route === route && r.status === 0)).toBe(true);
+    const readOnly = [...projectsInNeon(suite)[0]!.endpoints.values()].filter((e) => e.type === 'read_only');
+    expect(readOnly.map((e) => e.id)).toEqual([ro.status?.['endpointId']]);
+    expect(readOnly[0]?.name).toBe('dev-ro');
+    expect(ro.status?.['pendingCreate']).toBeUndefined();
+    await suite.kube.delete(typeOfKind('NeonEndpoint'), { namespace: suite.namespace, name: 'dev-ro' });
+    await eventually('read_only compute deleted', () => (suite.emulator.state.findEndpoint(String(ro.status?.['endpointId'])) ? undefined : true));
+  });
+
   it('a compute deleted outside is reported and recreated; the Secret follows its new host', async () => {
     const ep = await waitReady(suite, 'NeonEndpoint', 'dev-rw');
     const oldId = String(ep.status?.['endpointId']);
