@@ -205,6 +205,9 @@ describe('the Helm chart', () => {
     expect(forced.spec.replicas).toBe(2);
     expect(forced.spec.template.spec.containers[0]?.args).toContain('--leader-elect');
     expect(forced.spec.strategy.type).toBe('RollingUpdate');
+    const pdb = parseManifests(await helmTemplateOk('x', 'ns', { replicaCount: 2 })).filter((o) => o.kind === 'PodDisruptionBudget');
+    expect(pdb.map((o) => (o as Manifest & { spec: { minAvailable: number } }).spec.minAvailable)).toEqual([1]);
+    expect(parseManifests(await helmTemplateOk('x', 'ns')).filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
     const single = deploymentOf(parseManifests(await helmTemplateOk('x', 'ns', { leaderElection: { enabled: false } })));
     expect(single.spec.template.spec.containers[0]?.args).not.toContain('--leader-elect');
     expect(single.spec.template.spec.containers[0]?.args).toContain('--no-leader-elect');

@@ -74,6 +74,12 @@ describe('kubectl kustomize deploy', () => {
     expect(r.stdout).toContain(`Valid: ${objects.length}, Invalid: 0, Errors: 0, Skipped: 0`);
   });
 
+  it('deploy/argocd/argocd-cm.yaml is a valid ConfigMap for kubeconform -strict', async () => {
+    const r = await kubeconform.validate(await readFile(join(repoRoot, 'deploy', 'argocd', 'argocd-cm.yaml'), 'utf8'));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('Valid: 1, Invalid: 0, Errors: 0, Skipped: 0');
+  });
+
   it('is accepted by the API server (kubectl apply --dry-run=server)', async () => {
     // A dry run does not create the namespace, so the objects inside it need it to exist.
     await ensureNamespaces(cp, ['neon-operator']);
