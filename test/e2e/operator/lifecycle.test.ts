@@ -105,6 +105,13 @@ describe('operator: examples end to end', () => {
     expect(secretObj?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'NeonRole', name: 'app', controller: true });
     expect(secretObj?.metadata?.labels?.['neon-operator.dev/source-name']).toBe('app');
     expect(suite.emulator.specViolations()).toEqual([]);
+
+    // The operator's metrics saw it: reconciles per kind and Neon requests.
+    const metrics = await suite.operator!.metrics.registry.metrics();
+    for (const kind of ['NeonProject', 'NeonBranch', 'NeonEndpoint', 'NeonRole', 'NeonDatabase']) {
+      expect(metrics).toMatch(new RegExp(`neon_operator_reconcile_total\\{[^}]*kind="${kind}"[^}]*result="success"[^}]*\\} [1-9]`));
+    }
+    expect(metrics).toMatch(/neon_operator_neon_api_requests_total\{[^}]*\} [1-9]/);
   });
 
   it('kubectl wait --for=condition=Ready works on every kind', async () => {
