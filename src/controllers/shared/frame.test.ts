@@ -1,0 +1,112 @@
+// The reconcile frame every kind shares: what each kind of failure does to the object's status, Events
+// and retry, and the finalizer on create and delete. Against a scripted API server (FakeTransport).
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../clock.ts';
+import { InvalidRequestError, LockedError } from '../../neon/index.ts';
+import { EventRecorder, KubeClient, type KubeObject, type KubeRequest, type ReconcileContext } from '../../runtime/index.ts';
+import { FakeTransport } from '../../runtime/fake-transport.ts';
+import type { ControllerDeps } from './deps.ts';
+import { frameReconciler, type KindReconciler, type SyncOutcome } from './frame.ts';
+import { FINALIZER, resourceTypes } from './kinds.ts';
+import type { NeonAccounts } from './neon-accounts.ts';
+import { NotReadyError } from './not-ready.ts';
+
+type Obj = KubeObject & { status?: Record<string, unknown> };
+const log = pino({ level: 'silent' });
+
+function setUp(object: Obj) {
+  const transport = new FakeTransport();
+  let current: Obj = structuredClone(object);
+  transport.handle = (req: KubeRequest) => {
+    if (req.path.includes('/events')) return {};
+    if (req.method === 'GET') return structuredClone(current);
+    if (req.method === 'PATCH') {
+      const body = req.body as { status?: Record<string, unknown>; metadata?: { finalizers?: string[] } };
+      if (req.path.endsWith('/status')) current = { ...current, status: { ...(current.status ?? {}), ...body.status } };
+      else if (body.metadata?.finalizers) current = { ...current, metadata: { ...current.metadata, finalizers: body.metadata.finalizers } };
+      current = { ...current, metadata: { ...current.metadata, resourceVersion: String(Number(current.metadata?.resourceVersion ?? '1') + 1) } };
+      return structuredClone(current);
+    }
+    throw new Error(`unexpected ${req.method} ${req.path}`);
+  };
+  const kube = new KubeClient(transport);
+  const deps: ControllerDeps = {
+    accounts: {} as NeonAccounts,
+    kube,
+    informers: { informer: () => { throw new Error('not used'); } },
+    events: new EventRecorder({ client: kube, clock: systemClock, log, reportingController: 'test', reportingInstance: 'test' }),
+    clock: systemClock,
+    log,
+    resyncPeriodMs: 600_000,
+    resyncJitter: 0.1,
+    concurrency: 1,
+    waitingRequeueMs: 30_000,
+  };
+  return { transport, deps, current: () => current };
+}
+
+function kindThat(sync: () => Promise<SyncOutcome>, finalize: () => Promise<{ done: true }> = async () => ({ done: true })): KindReconciler<Obj> {
+  return { type: resourceTypes.branch, parse: (raw) => raw as Obj, sync, finalize };
+}
+
+const base: Obj = { metadata: { name: 'dev', namespace: 'ns', uid: 'u1', generation: 3, resourceVersion: '1' } };
+const ctx = (): ReconcileContext => ({ signal: new AbortController().signal, log });
+const key = { namespace: 'ns', name: 'dev' };
+const ready = (o: Obj) => (o.status?.['conditions'] as Array<Record<string, unknown>> | undefined)?.find((c) => c['type'] === 'Ready');
+const events = (t: FakeTransport) => t.requests.filter((r) => r.method === 'POST' && r.path.includes('/events'));
+
+describe('reconcile frame', () => {
+  it('adds the finalizer, then writes status and Ready=True with observedGeneration', async () => {
+    const { deps, current } = setUp(base);
+    const result = await frameReconciler(kindThat(async () => ({ status: { branchId: 'br-1' }, ready: { ok: true, reason: 'Ready', message: 'ok' } })), deps)(key, ctx());
+    expect(result).toBeUndefined();
+    expect(current().metadata?.finalizers).toEqual([FINALIZER]);
+    expect(current().status).toMatchObject({ branchId: 'br-1', observedGeneration: 3 });
+    expect(ready(current())).toMatchObject({ status: 'True', reason: 'Ready', observedGeneration: 3 });
+  });
+
+  it('a missing dependency: Ready=False with its reason, a slow requeue, no Event, no error', async () => {
+    const { deps, current, transport } = setUp(base);
+    const result = await frameReconciler(kindThat(async () => { throw new NotReadyError('ProjectNotReady', 'waiting for NeonProject demo'); }), deps)(key, ctx());
+    expect(result).toEqual({ requeueAfter: 30_000 });
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'ProjectNotReady', message: 'waiting for NeonProject demo' });
+    expect(events(transport)).toEqual([]);
+  });
+
+  it('a Neon 4xx: Ready=False with Neon\'s message, a Warning Event, and an error for the backoff', async () => {
+    const { deps, current, transport } = setUp(base);
+    const err = new InvalidRequestError({ status: 400, code: '', neonMessage: 'role name is reserved', requestId: 'r1', method: 'POST', route: '/projects/{project_id}/branches/{branch_id}/roles', mayHaveApplied: false });
+    await expect(frameReconciler(kindThat(async () => { throw err; }), deps)(key, ctx())).rejects.toBe(err);
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'NeonRejected' });
+    expect(String(ready(current())?.['message'])).toContain('role name is reserved');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(events(transport)).toHaveLength(1);
+    expect((events(transport)[0]?.body as { type?: string; reason?: string })).toMatchObject({ type: 'Warning', reason: 'NeonRejected' });
+  });
+
+  it('a transient Neon error does not flip a Ready object', async () => {
+    const readyObj: Obj = { ...base, metadata: { ...base.metadata, finalizers: [FINALIZER] }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 3 }] } };
+    const { deps, current, transport } = setUp(readyObj);
+    const err = new LockedError({ status: 423, code: '', neonMessage: 'busy', requestId: 'r2', method: 'PATCH', route: '/projects/{project_id}', mayHaveApplied: false });
+    await expect(frameReconciler(kindThat(async () => { throw err; }), deps)(key, ctx())).rejects.toBe(err);
+    expect(ready(current())).toMatchObject({ status: 'True' });
+    expect(transport.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+  });
+
+  it('deletion: finalize, then the finalizer goes; a waiting finalize says why', async () => {
+    const deleting: Obj = { ...base, metadata: { ...base.metadata, finalizers: [FINALIZER], deletionTimestamp: '2026-01-01T00:00:00Z' } };
+    const done = setUp(deleting);
+    await frameReconciler(kindThat(async () => { throw new Error('sync must not run'); }), done.deps)(key, ctx());
+    expect(done.current().metadata?.finalizers).toEqual([]);
+
+    const waiting = setUp(deleting);
+    const kind: KindReconciler<Obj> = {
+      ...kindThat(async () => { throw new Error('sync must not run'); }),
+      finalize: async () => ({ done: false, reason: 'BranchHasChildren', message: 'waiting for child', requeueAfterMs: 5_000 }),
+    };
+    expect(await frameReconciler(kind, waiting.deps)(key, ctx())).toEqual({ requeueAfter: 5_000 });
+    expect(waiting.current().metadata?.finalizers).toEqual([FINALIZER]);
+    expect(ready(waiting.current())).toMatchObject({ status: 'False', reason: 'BranchHasChildren' });
+  });
+});
