@@ -32,10 +32,19 @@ describe('operator: waiting, adoption and repair', () => {
 
   beforeAll(async () => {
     suite = await setUpSuite('op-recover');
-    await suite.startOperator({ resyncPeriodMs: 2_000 });
+    // This suite's operator runs with leader election, as a Deployment with several replicas would.
+    await suite.startOperator({ resyncPeriodMs: 2_000, leaderElection: { enabled: true, namespace: 'default', name: `neon-operator-${suite.namespace}` } });
   });
   afterAll(async () => {
     await suite?.teardown();
+  });
+
+  it('holds the leader Lease while it reconciles', async () => {
+    const lease = await eventually('lease acquired', async () => {
+      const l = await suite.kube.get<KubeObject & { spec?: { holderIdentity?: string } }>(coreResources.lease, { namespace: 'default', name: `neon-operator-${suite.namespace}` });
+      return l?.spec?.holderIdentity ? l : undefined;
+    });
+    expect(lease.spec?.holderIdentity).toBe(suite.operator?.manager.identity);
   });
 
   it('dependents wait with <Kind>NotReady until the project exists; an unanswered branch create is adopted', async () => {
