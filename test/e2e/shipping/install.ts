@@ -70,7 +70,7 @@ export async function startOperatorProcess(
     `--neon-api-url=${options.neonApiUrl}`,
     ...(options.extraArgs ?? []),
   ];
-  const process_ = new OperatorProcess({
+  const operatorProcess = new OperatorProcess({
     cwd: options.cwd ?? repoRoot,
     node: options.node ?? process.execPath,
     args,
@@ -83,5 +83,5 @@ export async function startOperatorProcess(
     },
     logFile: join(install.workDir, `${options.podName}.log`),
   });
-  return { process: process_, metricsUrl: `http://127.0.0.1:${port}` };
+  return { process: operatorProcess, metricsUrl: `http://127.0.0.1:${port}` };
 }

@@ -61,20 +61,25 @@ export class OperatorProcess {
         }
       }
     };
-    // Lines can be split across chunks: buffer up to each newline.
-    const lineBuffered = (): ((chunk: Buffer) => void) => {
+    // Lines can be split across chunks: buffer up to each newline, and flush the rest when the stream ends.
+    const lineBuffered = (stream: NodeJS.ReadableStream | null): void => {
       let pending = '';
-      return (chunk) => {
+      stream?.on('data', (chunk: Buffer) => {
         const text = pending + chunk.toString('utf8');
         const cut = text.lastIndexOf('\n');
         pending = cut < 0 ? text : text.slice(cut + 1);
         if (cut >= 0) onData(Buffer.from(text.slice(0, cut + 1)));
-      };
+      });
+      stream?.on('end', () => {
+        if (pending) onData(Buffer.from(pending));
+        pending = '';
+      });
     };
-    this.child.stdout?.on('data', lineBuffered());
-    this.child.stderr?.on('data', lineBuffered());
+    lineBuffered(this.child.stdout);
+    lineBuffered(this.child.stderr);
     this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
+      // 'close' comes after the output streams have ended, so every log line has been read by then.
+      this.child.once('close', (code, signal) => {
         running.delete(this.child);
         this.#log.end();
         resolve({ code, signal });
