@@ -1,6 +1,7 @@
 import { applySecret, coreResources, type KubeObject, type ResourceType, type SecretObject } from '../../runtime/index.ts';
 import type { ControllerDeps } from './deps.ts';
 import { FIELD_MANAGER } from './kinds.ts';
+import { NotReadyError } from './not-ready.ts';
 
 /** What an application needs to connect; the password is a secret and only ever goes into the Secret. */
 export interface ConnectionInfo {
@@ -77,6 +78,24 @@ export function secretValue(secret: SecretObject | undefined, key: string): stri
   return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8');
 }
 
+/**
+ * Throws NotReadyError `SecretConflict` when a Secret of the target's name exists and belongs to someone
+ * else: the operator never takes over a Secret it did not write. Call it before a create whose answer
+ * carries a password, so the password is not lost to a Secret that cannot be written.
+ */
+export function assertSecretOwned(current: SecretObject | undefined, target: Pick<ConnectionSecretTarget, 'name' | 'owner'>): void {
+  if (!current) return;
+  const ownerUid = target.owner.object.metadata?.uid;
+  const refs = current.metadata?.ownerReferences ?? [];
+  const ours = refs.some((r) => r.uid === ownerUid) || (refs.length === 0 && current.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'neon-operator');
+  if (!ours) {
+    throw new NotReadyError(
+      'SecretConflict',
+      `Secret ${target.name} already exists and is not managed by this ${target.owner.type.kind}; delete it or choose another secret name`,
+    );
+  }
+}
+
 export interface ConnectionSecretTarget {
   namespace: string;
   name: string;
@@ -87,7 +106,8 @@ export interface ConnectionSecretTarget {
 
 /**
  * Writes the connection Secret (server-side apply, owned by `owner`, labelled with its source). No
- * request when it is already up to date. Returns whether it changed.
+ * request when it is already up to date. Returns whether it changed. Refuses (NotReadyError
+ * `SecretConflict`) to take over a Secret of that name that something else owns.
  */
 export async function writeConnectionSecret(
   deps: ControllerDeps,
@@ -96,6 +116,8 @@ export async function writeConnectionSecret(
   signal?: AbortSignal,
 ): Promise<boolean> {
   const ownerName = target.owner.object.metadata?.name ?? '';
+  const current = target.current ?? (await readSecret(deps, target.namespace, target.name, signal));
+  assertSecretOwned(current, target);
   const { changed } = await applySecret(
     deps.kube,
     {
@@ -109,7 +131,7 @@ export async function writeConnectionSecret(
       },
       owner: target.owner,
     },
-    { fieldManager: FIELD_MANAGER, current: target.current, ...(signal ? { signal } : {}) },
+    { fieldManager: FIELD_MANAGER, current, ...(signal ? { signal } : {}) },
   );
   return changed;
 }

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useControlPlane } from '../../controlplane/e2e.ts';
 import { CONNECTION_SECRET_KEYS, FINALIZER } from '../../../src/controllers/index.ts';
-import { coreResources } from '../../../src/runtime/index.ts';
+import { coreResources, type KubeObject } from '../../../src/runtime/index.ts';
 import {
   eventually,
   exampleObjects,
@@ -181,6 +181,30 @@ describe('operator: examples end to end', () => {
     const after = await getSecretData(suite, 'app-db');
     expect(after?.['password']).not.toBe(before?.['password']);
     expect(after?.['password']).toBe(branch?.roles.get('app')?.password);
+  });
+
+  it('a deleted Secret is written again with the valid password; a Secret owned by someone else is never taken over', async () => {
+    await suite.kube.delete(coreResources.secret, { namespace: suite.namespace, name: 'app-db' });
+    const role = await waitReady(suite, 'NeonRole', 'app');
+    const password = suite.emulator.state.findBranch(String(role.status?.['branchId']))?.roles.get('app')?.password;
+    await eventually('Secret rewritten', async () => ((await getSecretData(suite, 'app-db'))?.['password'] === password ? true : undefined));
+
+    await suite.kube.create(coreResources.secret, { metadata: { name: 'taken', namespace: suite.namespace }, stringData: { mine: 'yes' } } as KubeObject);
+    await suite.kube.create(typeOfKind('NeonRole'), {
+      apiVersion: 'neon-operator.dev/v1alpha1',
+      kind: 'NeonRole',
+      metadata: { name: 'squatter', namespace: suite.namespace },
+      spec: { projectRef: { name: 'demo' }, databaseName: 'neondb', secret: { name: 'taken' } },
+    } as NeonObject);
+    const conflict = await eventually('SecretConflict', async () => {
+      const c = readyCondition(await suite.kube.get<NeonObject>(typeOfKind('NeonRole'), { namespace: suite.namespace, name: 'squatter' }));
+      return c?.reason === 'SecretConflict' ? c : undefined;
+    });
+    expect(conflict.message).toContain('taken');
+    expect(await getSecretData(suite, 'taken')).toEqual({ mine: 'yes' });
+    const main = [...projectsInNeon(suite)[0]!.branches.values()].find((b) => b.isDefault);
+    expect(main?.roles.has('squatter')).toBe(false);
+    await suite.kube.delete(typeOfKind('NeonRole'), { namespace: suite.namespace, name: 'squatter' });
   });
 
   it('a Neon 4xx shows on the condition, is not retried in a hot loop, and nothing is deleted', async () => {
