@@ -1,7 +1,7 @@
 import { parseNeonProject, type NeonProject, type PendingCreate } from '../../api/index.ts';
 import type { CreatedProjectResponse, NeonClient, Project } from '../../neon/index.ts';
 import { toKubeTime } from '../../runtime/index.ts';
-import { assertSecretOwned, readSecret, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
+import { assertSecretOwned, deleteOldSecret, readSecret, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
@@ -183,6 +183,9 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           signal,
         );
         if (changed) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `wrote Secret ${secretName}${source === 'reset' ? ' with a new password (the old one could not be recovered)' : ''}`);
+      }
+      if (await deleteOldSecret(deps, namespace, p.status?.secretName, secretName, ctx.raw, signal)) {
+        ctx.event('Normal', 'SecretRenamed', 'Reconcile', `moved the connection Secret from ${p.status?.secretName ?? ''} to ${secretName}`);
       }
       return { status, ready: { ok: true, reason: 'Ready', message: `Neon project ${project.id} is ready; connection Secret ${secretName}` } };
     },

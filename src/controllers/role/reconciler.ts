@@ -1,6 +1,6 @@
 import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
-import { assertSecretOwned, poolerHostOf, readSecret, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
+import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { ConflictError } from '../../neon/index.ts';
@@ -104,6 +104,9 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       }
       const changed = await writeSecret(password, current);
       if (changed && !fresh) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `updated Secret ${secretName}`);
+      if (await deleteOldSecret(deps, namespace, r.status?.secretName, secretName, ctx.raw, signal)) {
+        ctx.event('Normal', 'SecretRenamed', 'Reconcile', `moved the connection Secret from ${r.status?.secretName ?? ''} to ${secretName}`);
+      }
 
       const status = {
         projectId,

@@ -135,3 +135,22 @@ export async function writeConnectionSecret(
   );
   return changed;
 }
+
+/**
+ * Deletes the Secret the object wrote under a name it no longer uses (spec.secret.name changed), only if
+ * it is owned by `owner`. Idempotent.
+ */
+export async function deleteOldSecret(
+  deps: ControllerDeps,
+  namespace: string,
+  oldName: string | undefined,
+  newName: string,
+  owner: KubeObject,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (!oldName || oldName === newName) return false;
+  const old = await readSecret(deps, namespace, oldName, signal);
+  const uid = owner.metadata?.uid;
+  if (!old || !uid || !(old.metadata?.ownerReferences ?? []).some((r) => r.uid === uid)) return false;
+  return deps.kube.delete(coreResources.secret, { namespace, name: oldName }, { preconditions: { uid: old.metadata?.uid ?? '' }, ...(signal ? { signal } : {}) });
+}

@@ -189,6 +189,12 @@ describe('operator: examples end to end', () => {
     const password = suite.emulator.state.findBranch(String(role.status?.['branchId']))?.roles.get('app')?.password;
     await eventually('Secret rewritten', async () => ((await getSecretData(suite, 'app-db'))?.['password'] === password ? true : undefined));
 
+    // A new Secret name: the Secret moves (the old one is deleted).
+    await suite.kube.patch(typeOfKind('NeonRole'), { namespace: suite.namespace, name: 'app' }, { spec: { secret: { name: 'app-db-2' } } }, { type: 'merge' });
+    await eventually('Secret moved', async () =>
+      (await getSecretData(suite, 'app-db-2'))?.['password'] === password && !(await getSecretData(suite, 'app-db')) ? true : undefined);
+    expect((await waitReady(suite, 'NeonRole', 'app')).status?.['secretName']).toBe('app-db-2');
+
     await suite.kube.create(coreResources.secret, { metadata: { name: 'taken', namespace: suite.namespace }, stringData: { mine: 'yes' } } as KubeObject);
     await suite.kube.create(typeOfKind('NeonRole'), {
       apiVersion: 'neon-operator.dev/v1alpha1',
