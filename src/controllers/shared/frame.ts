@@ -101,7 +101,10 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal });
       raw = result.object;
     };
+    // Every Event is also a log line (notes never hold secrets), so logs alone tell the story.
     const recordEvent = (type: EventType, reason: string, action: string, note: string): void => {
+      if (type === 'Warning') rctx.log.warn({ reason, action }, note);
+      else rctx.log.info({ reason, action }, note);
       if (raw) void deps.events.record(kind.type, raw, { type, reason, action, note });
     };
     const ctx: SyncContext = {
