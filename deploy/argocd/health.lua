@@ -9,7 +9,8 @@
 --                rejected the request, the Neon resource was deleted outside Kubernetes)
 
 -- Ready=False reasons that resolve without anyone acting: waiting for a dependency or retrying. Any other
--- reason (InvalidSpec, ApiKeyMissing, NeonUnauthorized, NeonRejected, ProjectDeletedOutside, …) is Degraded.
+-- reason (InvalidSpec, ApiKeyMissing, NeonUnauthorized, NeonRejected, ProjectDeletedOutside, SecretConflict, …)
+-- is Degraded.
 local waiting = {
   ProjectNotReady = true,
   BranchNotReady = true,

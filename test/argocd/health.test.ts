@@ -31,6 +31,7 @@ const DEGRADED_REASONS = new Set([
   'NeonNotFound',
   'NeonPreconditionFailed',
   'NeonOperationFailed',
+  'SecretConflict',
 ]);
 
 async function sourceFiles(dir: string): Promise<string[]> {
