@@ -16,7 +16,9 @@ async function resolveProject(deps: ControllerDeps, b: NeonBranch, signal: Abort
   if (b.spec.projectRef) return resolveProjectRef(deps, namespace, b.spec.projectRef.name, signal);
   if (!b.spec.projectId) throw new NotReadyError('InvalidSpec', 'set exactly one of projectRef or projectId');
   const ref = b.spec.apiKeySecretRef;
-  return { client: await deps.accounts.clientFor(ref ? { namespace, name: ref.name, key: ref.key } : undefined, signal), projectId: b.spec.projectId };
+  const client = await deps.accounts.clientFor(ref ? { namespace, name: ref.name, key: ref.key } : undefined, signal);
+  deps.accounts.noteProject(b.spec.projectId, client);
+  return { client, projectId: b.spec.projectId };
 }
 
 /** The Neon branch created for this object: by recorded ID, else by the UID annotation, else by name. */
@@ -116,7 +118,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       const projectId = b.status?.projectId ?? b.spec.projectId;
       if (!projectId) return { done: true };
       const o = { signal: ctx.signal };
-      const client = await clientForCleanup(deps, b.metadata.namespace ?? '', b.spec, ctx.signal);
+      const client = await clientForCleanup(deps, b.metadata.namespace ?? '', b.spec, projectId, ctx.signal);
       let listed: { branches: Branch[]; annotations: Record<string, Annotation> };
       try {
         listed = await client.listAllBranches(projectId, {}, o);

@@ -82,7 +82,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       if (d.spec.deletionPolicy === 'Retain') return { done: true };
       const { projectId, branchId, databaseName } = d.status ?? {};
       if (!projectId || !branchId || !databaseName) return { done: true };
-      const client = await clientForCleanup(deps, d.metadata.namespace ?? '', d.spec, ctx.signal);
+      const client = await clientForCleanup(deps, d.metadata.namespace ?? '', d.spec, projectId, ctx.signal);
       try {
         const answer = await client.deleteDatabase(projectId, branchId, databaseName, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted database ${databaseName} from Neon branch ${branchId}`);

@@ -124,7 +124,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const projectId = e.status?.projectId ?? e.spec.projectId;
       const endpointId = e.status?.endpointId;
       if (!projectId || !endpointId) return { done: true };
-      const client = await clientForCleanup(deps, e.metadata.namespace ?? '', e.spec, ctx.signal);
+      const client = await clientForCleanup(deps, e.metadata.namespace ?? '', e.spec, projectId, ctx.signal);
       try {
         const answer = await client.deleteEndpoint(projectId, endpointId, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted Neon compute ${endpointId}`);

@@ -123,6 +123,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
         }
       }
 
+      deps.accounts.noteProject(project.id, client);
       const defaults = created ? defaultsFromCreate(created) : await observeDefaults(client, p, project.id, signal);
       const secretName = secretNameOf(p);
       const namespace = p.metadata.namespace ?? '';

@@ -33,6 +33,7 @@ export class NeonAccounts {
   readonly #default: NeonClient | undefined;
   readonly #byKeyHash = new Map<string, NeonClient>();
   readonly #lastByRef = new Map<string, NeonClient>();
+  readonly #byProject = new Map<string, NeonClient>();
 
   constructor(options: NeonAccountsOptions) {
     this.#options = options;
@@ -63,6 +64,19 @@ export class NeonAccounts {
     const client = this.#clientFor(apiKey);
     this.#lastByRef.set(refId, client);
     return client;
+  }
+
+  /**
+   * Remembers which client reached a Neon project, so cleanup can still use the right account when the
+   * object that named the key (a NeonProject with apiKeySecretRef) is already gone.
+   */
+  noteProject(projectId: string, client: NeonClient): void {
+    this.#byProject.set(projectId, client);
+  }
+
+  /** The client last used for `projectId`, if any. */
+  clientForProjectId(projectId: string): NeonClient | undefined {
+    return this.#byProject.get(projectId);
   }
 
   /** Closes every client's connections. */

@@ -67,7 +67,9 @@ export async function resolveProjectRef(deps: ControllerDeps, namespace: string,
   if (!projectId || !isReady(project)) {
     throw new NotReadyError('ProjectNotReady', `waiting for NeonProject ${name} to become Ready`);
   }
-  return { client: await clientForProject(deps, project, signal), projectId, defaultBranchId: project.status?.defaultBranchId };
+  const client = await clientForProject(deps, project, signal);
+  deps.accounts.noteProject(projectId, client);
+  return { client, projectId, defaultBranchId: project.status?.defaultBranchId };
 }
 
 /** The client of a NeonBranch: its project's key (projectRef) or its own apiKeySecretRef (projectId). */
@@ -89,7 +91,9 @@ export async function resolveBranchRef(deps: ControllerDeps, namespace: string, 
   if (!projectId || !branchId || !isReady(branch)) {
     throw new NotReadyError('BranchNotReady', `waiting for NeonBranch ${name} to become Ready`);
   }
-  return { client: await clientForBranch(deps, branch, signal), projectId, branchId };
+  const client = await clientForBranch(deps, branch, signal);
+  deps.accounts.noteProject(projectId, client);
+  return { client, projectId, branchId };
 }
 
 /** The branch an endpoint, role or database lives on, resolved from whichever way its spec names it. */
@@ -103,17 +107,27 @@ export async function resolveBranchTarget(deps: ControllerDeps, namespace: strin
     return { client: project.client, projectId: project.projectId, branchId: project.defaultBranchId };
   }
   if (spec.projectId && spec.branchId) {
-    return { client: await deps.accounts.clientFor(keyRef(namespace, spec.apiKeySecretRef), signal), projectId: spec.projectId, branchId: spec.branchId };
+    const client = await deps.accounts.clientFor(keyRef(namespace, spec.apiKeySecretRef), signal);
+    deps.accounts.noteProject(spec.projectId, client);
+    return { client, projectId: spec.projectId, branchId: spec.branchId };
   }
   throw new NotReadyError('InvalidSpec', 'set exactly one of branchRef, projectRef, or projectId with branchId');
 }
 
 /**
  * The client to clean up with while the object is being deleted: the referenced objects may be gone
- * already (a namespace being deleted), so this never waits for readiness and falls back to the
- * operator's own key.
+ * already (a namespace being deleted), so this never waits for readiness. It prefers the client last
+ * used for the project, then the references, then the operator's own key.
  */
-export async function clientForCleanup(deps: ControllerDeps, namespace: string, spec: BranchTargetSpec, signal?: AbortSignal): Promise<NeonClient> {
+export async function clientForCleanup(
+  deps: ControllerDeps,
+  namespace: string,
+  spec: BranchTargetSpec,
+  projectId: string | undefined,
+  signal?: AbortSignal,
+): Promise<NeonClient> {
+  const known = projectId ? deps.accounts.clientForProjectId(projectId) : undefined;
+  if (known) return known;
   if (spec.projectId) return deps.accounts.clientFor(keyRef(namespace, spec.apiKeySecretRef), signal);
   if (spec.projectRef) {
     const project = lookup(deps, resourceTypes.project, namespace, spec.projectRef.name, parseNeonProject);

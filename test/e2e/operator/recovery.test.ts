@@ -221,7 +221,7 @@ describe('operator: waiting, adoption and repair', () => {
       apiVersion: 'neon-operator.dev/v1alpha1',
       kind: 'NeonProject',
       metadata: { name: 'other', namespace: suite.namespace },
-      spec: { apiKeySecretRef: { name: 'other-neon-key' }, deletionPolicy: 'Delete' },
+      spec: { apiKeySecretRef: { name: 'other-neon-key' } },
     } as NeonObject);
     await suite.kube.create(typeOfKind('NeonBranch'), {
       apiVersion: 'neon-operator.dev/v1alpha1',
@@ -234,8 +234,12 @@ describe('operator: waiting, adoption and repair', () => {
     expect(theirs).toHaveLength(1);
     expect(theirs[0]!.branches.has(String(branch.status?.['branchId']))).toBe(true);
     expect(projectsInNeon(suite).some((p) => p.id === theirs[0]!.id)).toBe(false);
+    // The project object (Retain) goes first; the branch's cleanup still uses the right account.
     await suite.kube.delete(typeOfKind('NeonProject'), { namespace: suite.namespace, name: 'other' });
+    await eventually('other project object gone', async () => ((await get('NeonProject', 'other')) ? undefined : true));
     await suite.kube.delete(typeOfKind('NeonBranch'), { namespace: suite.namespace, name: 'other-dev' });
-    await eventually('other project deleted', () => (suite.emulator.state.projectsOf(suite.emulator.accountOf(otherKey)).length === 0 ? true : undefined));
+    await eventually('other branch object gone', async () => ((await get('NeonBranch', 'other-dev')) ? undefined : true));
+    expect(theirs[0]!.branches.has(String(branch.status?.['branchId']))).toBe(false);
+    expect(suite.emulator.state.projectsOf(suite.emulator.accountOf(otherKey))).toHaveLength(1);
   });
 });
