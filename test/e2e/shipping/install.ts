@@ -55,8 +55,8 @@ export interface StartedOperator {
 
 /**
  * Starts `node src/main.ts` with the Deployment's arguments (the metrics port replaced by a free one), the
- * ServiceAccount kubeconfig, the emulator's URL and the environment the pod would have (POD_NAME,
- * POD_NAMESPACE, NEON_API_KEY from the Secret). Nothing else of this process's environment is passed on.
+ * ServiceAccount kubeconfig, the emulator's URL and the environment the pod would have
+ * (POD_NAMESPACE, NEON_API_KEY from the Secret). Nothing else of this process's environment is passed on.
  */
 export async function startOperatorProcess(
   install: ChartInstall,
@@ -77,7 +77,6 @@ export async function startOperatorProcess(
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       HOME: install.workDir,
-      POD_NAME: options.podName,
       POD_NAMESPACE: install.namespace,
       NEON_API_KEY: options.apiKey,
     },
