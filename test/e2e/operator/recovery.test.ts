@@ -165,6 +165,22 @@ describe('operator: waiting, adoption and repair', () => {
       !(await get('NeonBranch', 'dev')) && !(await get('NeonBranch', 'child')) && !suite.emulator.state.findBranch(devId) ? true : undefined, 60_000);
   });
 
+  it('a NeonBranch naming the default branch adopts it and never deletes it', async () => {
+    await suite.kube.create(typeOfKind('NeonBranch'), {
+      apiVersion: 'neon-operator.dev/v1alpha1',
+      kind: 'NeonBranch',
+      metadata: { name: 'main-ref', namespace: suite.namespace },
+      spec: { projectRef: { name: 'demo' }, name: 'main' },
+    } as NeonObject);
+    const main = await waitReady(suite, 'NeonBranch', 'main-ref');
+    expect(main.status?.['default']).toBe(true);
+    const creates = suite.emulator.counters().applied['POST /projects/{project_id}/branches'];
+    await suite.kube.delete(typeOfKind('NeonBranch'), { namespace: suite.namespace, name: 'main-ref' });
+    await eventually('main-ref object gone', async () => ((await get('NeonBranch', 'main-ref')) ? undefined : true));
+    expect(suite.emulator.state.findBranch(String(main.status?.['branchId']))?.isDefault).toBe(true);
+    expect(suite.emulator.counters().applied['POST /projects/{project_id}/branches']).toBe(creates);
+  });
+
   it('a project deleted outside is reported and not recreated; Retain (the default) keeps a project', async () => {
     const p = await waitReady(suite, 'NeonProject', 'demo');
     const projectId = String(p.status?.['projectId']);
