@@ -157,12 +157,17 @@ describe('the Helm chart', () => {
     });
   });
 
-  it('in namespaced mode grants nothing cluster-wide: Roles only in the watched namespaces, Secrets nowhere else', async () => {
+  it('in namespaced mode grants nothing cluster-wide but reading the watched Namespaces: Roles only there, Secrets nowhere else', async () => {
     const objects = parseManifests(
       await helmTemplateOk('neon-operator', 'shipping-chart-ns', { watch: { namespaces: ['shipping-team-a', 'shipping-team-b'] } }),
     );
-    expect(byKind(objects, 'ClusterRole')).toEqual([]);
-    expect(byKind(objects, 'ClusterRoleBinding')).toEqual([]);
+    const clusterRoles = byKind(objects, 'ClusterRole') as RoleLike[];
+    expect(clusterRoles.flatMap((r) => r.rules)).toEqual([
+      { apiGroups: [''], resources: ['namespaces'], resourceNames: ['shipping-team-a', 'shipping-team-b'], verbs: ['get'] },
+    ]);
+    expect(byKind(objects, 'ClusterRoleBinding').map((b) => (b as Manifest & { roleRef: { name: string } }).roleRef.name)).toEqual(
+      clusterRoles.map((r) => r.metadata.name),
+    );
     const roles = byKind(objects, 'Role') as RoleLike[];
     const secrets = grants(roles, '', 'secrets');
     expect([...secrets.keys()].sort()).toEqual(['shipping-team-a', 'shipping-team-b']);
@@ -185,17 +190,18 @@ describe('the Helm chart', () => {
       // No blockOwnerDeletion on the Secrets' owner references, so no update on finalizers.
       expect(grants(roles, 'neon-operator.dev', `${kind}/finalizers`).size).toBe(0);
     }
-    expect([...(grants(roles, '', 'secrets').get('*') ?? [])].sort()).toEqual(['create', 'get', 'list', 'patch', 'watch']);
+    expect([...(grants(roles, '', 'secrets').get('*') ?? [])].sort()).toEqual(['create', 'delete', 'get', 'list', 'patch', 'watch']);
+    expect([...(grants(roles, '', 'namespaces').get('*') ?? [])]).toEqual(['get']);
     expect([...(grants(roles, 'events.k8s.io', 'events').get('*') ?? [])].sort()).toEqual(['create', 'patch']);
     const leases = grants(roles, 'coordination.k8s.io', 'leases');
     expect([...leases.keys()]).toEqual(['shipping-chart-all']);
     expect([...(leases.get('shipping-chart-all') ?? [])].sort()).toEqual(['create', 'get', 'update']);
-    // Nothing else: no wildcard, no other group or resource.
+    // Nothing else: no wildcard; the only delete is of (the operator's own, old) connection Secrets.
     for (const role of roles) {
       for (const rule of role.rules) {
         expect(rule.verbs).not.toContain('*');
         expect(rule.resources).not.toContain('*');
-        expect(rule.verbs).not.toContain('delete');
+        if (rule.verbs.includes('delete')) expect(rule.resources).toEqual(['secrets']);
       }
     }
   });

@@ -131,17 +131,21 @@ describe.each(scenarios)('the operator with only the chart RBAC, $name', ({ valu
 
   it('holds only what the chart grants', async () => {
     // What it needs, where it works.
-    for (const [verb, resource] of [['get', 'secrets'], ['list', 'secrets'], ['watch', 'secrets'], ['create', 'secrets'], ['patch', 'secrets'], ['patch', 'neonprojects.neon-operator.dev'], ['patch', 'neonroles.neon-operator.dev/status'], ['create', 'events.events.k8s.io']] as const) {
+    for (const [verb, resource] of [['get', 'secrets'], ['list', 'secrets'], ['watch', 'secrets'], ['create', 'secrets'], ['patch', 'secrets'], ['delete', 'secrets'], ['patch', 'neonprojects.neon-operator.dev'], ['patch', 'neonroles.neon-operator.dev/status'], ['create', 'events.events.k8s.io']] as const) {
       expect(await canI(install, verb, resource, apps), `${verb} ${resource} in ${apps}`).toBe(true);
     }
     expect(await canI(install, 'create', 'leases.coordination.k8s.io', namespace)).toBe(true);
     // What it never needs, anywhere.
-    for (const [verb, resource] of [['delete', 'secrets'], ['update', 'secrets'], ['get', 'configmaps'], ['create', 'pods'], ['delete', 'neonprojects.neon-operator.dev'], ['update', 'neonprojects.neon-operator.dev'], ['create', 'neonprojects.neon-operator.dev']] as const) {
+    for (const [verb, resource] of [['update', 'secrets'], ['get', 'configmaps'], ['create', 'pods'], ['delete', 'neonprojects.neon-operator.dev'], ['update', 'neonprojects.neon-operator.dev'], ['create', 'neonprojects.neon-operator.dev']] as const) {
       expect(await canI(install, verb, resource, apps), `${verb} ${resource} in ${apps}`).toBe(false);
     }
     expect(await canI(install, 'delete', 'leases.coordination.k8s.io', namespace)).toBe(false);
     expect(await canI(install, 'create', 'leases.coordination.k8s.io', apps)).toBe(false);
     expect(await canI(install, 'get', 'secrets', namespace)).toBe(!namespaced);
+    // The watched Namespace object, read to tell a terminating namespace; others only in all-namespaces mode.
+    expect(await canI(install, 'get', `namespace/${apps}`)).toBe(true);
+    expect(await canI(install, 'get', `namespace/${other}`)).toBe(!namespaced);
+    expect(await canI(install, 'list', 'namespaces')).toBe(false);
   });
 
   it(namespaced ? 'cannot read Secrets outside the watched namespace (can-i and a direct call)' : 'reads Secrets in any namespace (all-namespaces mode, by design)', async () => {
@@ -155,8 +159,11 @@ describe.each(scenarios)('the operator with only the chart RBAC, $name', ({ valu
       const err = await read.then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(KubeApiError);
       expect((err as KubeApiError).statusCode).toBe(403);
-      // Nor anything cluster-wide: no ClusterRoleBinding names this account.
-      expect(install.objects.filter((o) => o.kind === 'ClusterRoleBinding')).toEqual([]);
+      // Nor anything cluster-wide but reading the watched Namespace objects by name.
+      const clusterRules = install.objects
+        .filter((o) => o.kind === 'ClusterRole')
+        .flatMap((o) => (o as unknown as { rules: { resources: string[]; resourceNames?: string[]; verbs: string[] }[] }).rules);
+      expect(clusterRules).toEqual([{ apiGroups: [''], resources: ['namespaces'], resourceNames: [apps], verbs: ['get'] }]);
     } else {
       expect((await read)?.metadata?.name).toBe('not-yours');
     }
