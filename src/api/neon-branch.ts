@@ -121,16 +121,14 @@ export const neonBranchKind = defineKind({
     'optionally from a point in time.',
   spec: neonBranchSpecSchema,
   status: neonBranchStatusSchema,
+  readyMeans: 'Whether the branch exists in Neon and matches the spec.',
   printerColumns: [
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the branch exists in Neon and matches the spec.' },
     { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },
     { name: 'Project ID', type: 'string', jsonPath: '.status.projectId', description: 'Neon ID of the project.' },
     { name: 'Neon Name', type: 'string', jsonPath: '.status.name', description: 'Name of the branch in Neon.' },
     { name: 'Protected', type: 'boolean', jsonPath: '.spec.protected', description: 'Whether the branch is protected.' },
     { name: 'Parent', type: 'string', jsonPath: '.status.parentId', description: 'Neon ID of the parent branch.', priority: 1 },
     { name: 'State', type: 'string', jsonPath: '.status.state', description: 'State of the branch in Neon.', priority: 1 },
-    { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },
   ],
 });
 export type NeonBranch = ReturnType<typeof neonBranchKind.parse>;

@@ -60,13 +60,11 @@ export const neonDatabaseKind = defineKind({
   status: neonDatabaseStatusSchema,
   // Renaming is allowed (Neon renames the database), so the name is not immutable.
   objectRules: postgresNameDefaultingToMetadata('the database name', { immutable: false }),
+  readyMeans: 'Whether the database exists in Neon and matches the spec.',
   printerColumns: [
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the database exists in Neon and matches the spec.' },
     { name: 'Database', type: 'string', jsonPath: '.status.databaseName', description: 'Name of the database.' },
     { name: 'Owner', type: 'string', jsonPath: '.status.ownerName', description: 'Role that owns the database.' },
     { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },
-    { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },
   ],
 });
 export type NeonDatabase = ReturnType<typeof neonDatabaseKind.parse>;

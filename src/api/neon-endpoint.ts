@@ -55,16 +55,14 @@ export const neonEndpointKind = defineKind({
   description: 'A Neon compute endpoint: the Postgres server of a branch, with its autoscaling limits and scale-to-zero timeout.',
   spec: neonEndpointSpecSchema,
   status: neonEndpointStatusSchema,
+  readyMeans: 'Whether the compute exists in Neon and matches the spec.',
   printerColumns: [
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the compute exists in Neon and matches the spec.' },
     { name: 'Endpoint ID', type: 'string', jsonPath: '.status.endpointId', description: 'Neon ID of the compute endpoint.' },
     { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'read_write or read_only.' },
     { name: 'Min CU', type: 'number', jsonPath: '.spec.autoscaling.minCu', description: 'Minimum Compute Units.' },
     { name: 'Max CU', type: 'number', jsonPath: '.spec.autoscaling.maxCu', description: 'Maximum Compute Units.' },
     { name: 'State', type: 'string', jsonPath: '.status.state', description: 'State of the compute in Neon.' },
     { name: 'Host', type: 'string', jsonPath: '.status.host', description: 'Host name to connect to.', priority: 1 },
-    { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },
   ],
 });
 export type NeonEndpoint = ReturnType<typeof neonEndpointKind.parse>;

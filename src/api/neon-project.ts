@@ -196,14 +196,12 @@ export const neonProjectKind = defineKind({
     'The operator creates it (or adopts it by ID) and writes a Secret to connect as the default role.',
   spec: neonProjectSpecSchema,
   status: neonProjectStatusSchema,
+  readyMeans: 'Whether the project exists in Neon and matches the spec.',
   printerColumns: [
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the project exists in Neon and matches the spec.' },
     { name: 'Project ID', type: 'string', jsonPath: '.status.projectId', description: 'Neon ID of the project.' },
     { name: 'Region', type: 'string', jsonPath: '.status.regionId', description: 'Region of the project.' },
     { name: 'PG', type: 'integer', jsonPath: '.status.pgVersion', description: 'Major Postgres version.' },
     { name: 'Host', type: 'string', jsonPath: '.status.host', description: 'Host of the default compute.', priority: 1 },
-    { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },
   ],
 });
 export type NeonProject = ReturnType<typeof neonProjectKind.parse>;

@@ -104,14 +104,12 @@ export const neonRoleKind = defineKind({
   spec: neonRoleSpecSchema,
   status: neonRoleStatusSchema,
   objectRules: postgresNameDefaultingToMetadata('the Postgres role name', { immutable: true }),
+  readyMeans: 'Whether the role exists in Neon and its Secret is up to date.',
   printerColumns: [
-    { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the role exists in Neon and its Secret is up to date.' },
     { name: 'Role', type: 'string', jsonPath: '.status.roleName', description: 'Name of the Postgres role.' },
     { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },
     { name: 'Secret', type: 'string', jsonPath: '.status.secretName', description: 'Name of the connection Secret.' },
     { name: 'Database', type: 'string', jsonPath: '.status.databaseName', description: 'Database the Secret points at.', priority: 1 },
-    { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
-    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },
   ],
 });
 export type NeonRole = ReturnType<typeof neonRoleKind.parse>;

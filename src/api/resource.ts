@@ -79,6 +79,9 @@ export interface KindOptions<Spec extends z.ZodType, Status extends z.ZodType> {
   description: string;
   spec: Spec;
   status: Status;
+  /** Description of the Ready column: what Ready=True means for this kind. */
+  readyMeans: string;
+  /** The kind's own columns, shown between Ready and the Reason and Age columns every kind has. */
   printerColumns: PrinterColumn[];
   /**
    * Rules on the whole object, for what involves metadata (e.g. a spec field that defaults to
@@ -112,8 +115,15 @@ export function defineKind<K extends string, Spec extends z.ZodType, Status exte
     });
   }
   type Resource = z.output<typeof schema>;
+  const { readyMeans, ...rest } = options;
   return {
-    ...options,
+    ...rest,
+    printerColumns: [
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: readyMeans },
+      ...options.printerColumns,
+      { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },
+    ] satisfies PrinterColumn[],
     group: API_GROUP,
     version: API_VERSION,
     apiVersion: API_GROUP_VERSION,
