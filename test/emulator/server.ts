@@ -74,8 +74,17 @@ export interface EmulatorOptions {
   regionHost?: string;
   /** Default `aws-us-east-2`. */
   regionId?: string;
-  /** Validate every response against the official OpenAPI spec; read the result with `specViolations()`. */
+  /**
+   * Validate every response against the official OpenAPI spec; read the result with `specViolations()`.
+   * Default: on inside a test run (vitest), off otherwise (the standalone server, the demo).
+   */
   validateResponses?: boolean;
+  /**
+   * By default `stop()` rejects, listing them, when a validated response broke the spec, so that every
+   * suite that uses the emulator is a fidelity check without asserting it itself. True for a test that
+   * breaks the emulator on purpose.
+   */
+  allowSpecViolations?: boolean;
   /**
    * Validate every request body a client sends against the spec (documented fields only), recorded in
    * `specViolations()` with kind `request`: a check on the client under test, not on the emulator.
@@ -199,10 +208,11 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const violations: SpecViolation[] = [];
   let validator: ResponseValidator | undefined;
   let requestValidator: ((method: string, route: string, body: unknown) => string[]) | undefined;
-  if (opts.validateResponses || opts.validateRequests) {
+  const validateResponses = opts.validateResponses ?? process.env['VITEST'] !== undefined;
+  if (validateResponses || opts.validateRequests) {
     // Loaded only on demand: the validator pulls in the 430 KB spec and ajv.
     const mod = await import('../fidelity/openapi.ts');
-    if (opts.validateResponses) validator = mod.createResponseValidator();
+    if (validateResponses) validator = mod.createResponseValidator();
     if (opts.validateRequests) requestValidator = mod.createRequestValidator();
   }
 
@@ -350,11 +360,17 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     port,
     state,
     requests: log,
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
+    stop: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+      const broken = violations.filter((v) => v.kind === 'response');
+      if (broken.length > 0 && !opts.allowSpecViolations) {
+        const lines = broken.slice(0, 10).map((v) => `${v.method} ${v.route} ${v.status}: ${v.errors.join('; ')}`);
+        throw new Error(`the emulator sent ${broken.length} responses that break Neon's OpenAPI spec:\n${lines.join('\n')}`);
+      }
+    },
     setFaults: (f) => faults.set(f),
     setLimits: (l) => {
       currentLimits = l === false ? undefined : l;

@@ -187,8 +187,19 @@ describe('the validator', () => {
     }
   });
 
+  it('fails the suite that used it: stop() rejects after an off-spec answer, naming the route', async () => {
+    const broken = await startEmulator({ limits: false });
+    const c = new RawClient(broken.url);
+    const res = await c.post('/projects', { project: {} });
+    const record = broken.state.projects.get(res.body.project.id);
+    if (!record) throw new Error('project missing from state');
+    record.pgVersion = 99; // the spec allows 14–18
+    await c.get(`/projects/${record.id}`);
+    await expect(broken.stop()).rejects.toThrow(/1 responses that break Neon's OpenAPI spec:\nGET \/projects\/\{project_id\} 200: .*pg_version/);
+  });
+
   it('catches a broken emulator answer through the validateResponses hook', async () => {
-    const broken = await startEmulator({ limits: false, validateResponses: true });
+    const broken = await startEmulator({ limits: false, validateResponses: true, allowSpecViolations: true });
     try {
       const c = new RawClient(broken.url);
       const res = await c.post('/projects', { project: {} });
