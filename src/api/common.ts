@@ -213,8 +213,27 @@ export const pendingCreateSchema = z
   );
 export type PendingCreate = z.output<typeof pendingCreateSchema>;
 
+/**
+ * The Neon account an object last reached Neon with: a reference to the API key Secret (never the key).
+ * Absent: the operator's own key. Cleanup uses it when what the spec names the key through is gone.
+ */
+export const recordedApiKeyRefSchema = z
+  .object({
+    namespace: z.string().max(63).optional().describe('Namespace of the Secret; absent: the namespace of this object.'),
+    name: objectNameSchema.describe('Name of the Secret holding the Neon API key.'),
+    key: z.string().min(1).max(253).describe('Key in the Secret whose value is the Neon API key.'),
+  })
+  .describe(
+    'The API key Secret (a reference, never the key) this object last reached Neon with; absent when the operator\'s ' +
+      'own key was used. When the object is deleted after what named the key is gone (e.g. its NeonProject with ' +
+      'apiKeySecretRef), the Neon resource is deleted in this account.',
+  )
+  .meta({ 'x-kubernetes-map-type': 'atomic' });
+export type RecordedApiKeyRef = z.output<typeof recordedApiKeyRefSchema>;
+
 /** Fields every kind's status has. */
 export const statusBaseShape = {
+  apiKeySecretRef: recordedApiKeyRefSchema.optional(),
   observedGeneration: z
     .int()
     .min(0)

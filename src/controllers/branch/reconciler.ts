@@ -5,20 +5,19 @@ import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncConte
 import { BRANCH_OWNER_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
-import { clientForCleanup, resolveBranchRef, resolveProjectRef } from '../shared/references.ts';
+import type { ApiKeyRef } from '../shared/neon-accounts.ts';
+import { clientForCleanup, keyRef, resolveBranchRef, resolveProjectRef, specKeyRef } from '../shared/references.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 
 /** How often a branch waiting for its child branches to go is looked at again. */
 const CHILDREN_RECHECK_MS = 5_000;
 
-async function resolveProject(deps: ControllerDeps, b: NeonBranch, signal: AbortSignal): Promise<{ client: NeonClient; projectId: string }> {
+async function resolveProject(deps: ControllerDeps, b: NeonBranch, signal: AbortSignal): Promise<{ client: NeonClient; keyRef: ApiKeyRef | undefined; projectId: string }> {
   const namespace = b.metadata.namespace ?? '';
   if (b.spec.projectRef) return resolveProjectRef(deps, namespace, b.spec.projectRef.name, signal);
   if (!b.spec.projectId) throw new NotReadyError('InvalidSpec', 'set exactly one of projectRef or projectId');
-  const ref = b.spec.apiKeySecretRef;
-  const client = await deps.accounts.clientFor(ref ? { namespace, name: ref.name, key: ref.key } : undefined, signal);
-  deps.accounts.noteProject(b.spec.projectId, client);
-  return { client, projectId: b.spec.projectId };
+  const ref = keyRef(namespace, b.spec.apiKeySecretRef);
+  return { client: await deps.accounts.clientFor(ref, signal), keyRef: ref, projectId: b.spec.projectId };
 }
 
 /** The Neon branch created for this object: by recorded ID, else by the UID annotation, else by name. */
@@ -57,7 +56,8 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       const { signal } = ctx;
       const o = { signal };
       const namespace = b.metadata.namespace ?? '';
-      const { client, projectId } = await resolveProject(deps, b, signal);
+      const { client, keyRef: account, projectId } = await resolveProject(deps, b, signal);
+      ctx.useAccount(account);
       let parentId = b.spec.parentId;
       if (b.spec.parentRef) {
         const parent = await resolveBranchRef(deps, namespace, b.spec.parentRef.name, signal);
@@ -118,12 +118,14 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       const projectId = b.status?.projectId ?? b.spec.projectId;
       if (!projectId) return { done: true };
       const o = { signal: ctx.signal };
-      const client = await clientForCleanup(deps, b.metadata.namespace ?? '', b.spec, projectId, ctx.signal);
+      const namespace = b.metadata.namespace ?? '';
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, b.spec), b.status?.apiKeySecretRef, projectId, ctx.signal);
       let listed: { branches: Branch[]; annotations: Record<string, Annotation> };
       try {
         listed = await client.listAllBranches(projectId, {}, o);
       } catch (err) {
-        if (isNeonNotFound(err)) return { done: true }; // the project is gone, and the branch with it
+        // Asked with the account that last reached the project (see clientForCleanup): it is gone, and the branch with it.
+        if (isNeonNotFound(err)) return { done: true };
         throw err;
       }
       const uid = b.metadata.uid;

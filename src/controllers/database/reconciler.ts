@@ -5,7 +5,7 @@ import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncConte
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
-import { clientForCleanup, lookup, resolveBranchTarget, type ResolvedBranch } from '../shared/references.ts';
+import { clientForCleanup, specKeyRef, lookup, resolveBranchTarget, type ResolvedBranch } from '../shared/references.ts';
 
 /**
  * The owner's role name. A referenced NeonRole only has to exist in Neon on the same branch (recorded in
@@ -35,6 +35,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       const o = { signal };
       const target = await resolveBranchTarget(deps, d.metadata.namespace ?? '', d.spec, signal);
       const { client, projectId, branchId } = target;
+      ctx.useAccount(target.keyRef);
       const owner = ownerName(deps, d, target);
       const name = d.spec.name ?? d.metadata.name;
       const databases = await client.listDatabases(projectId, branchId, o);
@@ -82,7 +83,8 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       if (d.spec.deletionPolicy === 'Retain') return { done: true };
       const { projectId, branchId, databaseName } = d.status ?? {};
       if (!projectId || !branchId || !databaseName) return { done: true };
-      const client = await clientForCleanup(deps, d.metadata.namespace ?? '', d.spec, projectId, ctx.signal);
+      const namespace = d.metadata.namespace ?? '';
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, d.spec), d.status?.apiKeySecretRef, projectId, ctx.signal);
       try {
         const answer = await client.deleteDatabase(projectId, branchId, databaseName, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted database ${databaseName} from Neon branch ${branchId}`);

@@ -6,7 +6,7 @@ import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
-import { clientForCleanup, resolveBranchTarget } from '../shared/references.ts';
+import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
 import { endpointCreateInput, endpointNameFor, endpointUpdate } from './drift.ts';
 
 const ADOPT_WINDOW_SLACK_MS = 2 * 60_000;
@@ -72,7 +72,8 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
     async sync(e: NeonEndpoint, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
       const o = { signal };
-      const { client, projectId, branchId } = await resolveBranchTarget(deps, e.metadata.namespace ?? '', e.spec, signal);
+      const { client, keyRef, projectId, branchId } = await resolveBranchTarget(deps, e.metadata.namespace ?? '', e.spec, signal);
+      ctx.useAccount(keyRef);
       let endpoint = e.status?.endpointId ? await getOrUndefined(client, projectId, e.status.endpointId, signal) : undefined;
       if (!endpoint && e.status?.endpointId) {
         const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
@@ -124,7 +125,8 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const projectId = e.status?.projectId ?? e.spec.projectId;
       const endpointId = e.status?.endpointId;
       if (!projectId || !endpointId) return { done: true };
-      const client = await clientForCleanup(deps, e.metadata.namespace ?? '', e.spec, projectId, ctx.signal);
+      const namespace = e.metadata.namespace ?? '';
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, e.spec), e.status?.apiKeySecretRef, projectId, ctx.signal);
       try {
         const answer = await client.deleteEndpoint(projectId, endpointId, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted Neon compute ${endpointId}`);

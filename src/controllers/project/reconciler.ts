@@ -6,7 +6,7 @@ import type { ControllerDeps } from '../shared/deps.ts';
 import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
-import { clientForProject } from '../shared/references.ts';
+import { clientForCleanup, clientForProject, projectKeyRef } from '../shared/references.ts';
 import { validPassword } from '../shared/role-password.ts';
 import { projectCreateInput, projectUpdate } from './drift.ts';
 
@@ -83,7 +83,8 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
     async sync(p: NeonProject, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
       const o = { signal };
-      const client = await clientForProject(deps, p, signal);
+      const account = projectKeyRef(p);
+      const client = await deps.accounts.clientFor(account, signal);
       const name = p.spec.name ?? p.metadata.name;
       const knownId = p.spec.projectId ?? p.status?.projectId;
       let project: Project | undefined;
@@ -92,6 +93,9 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       if (knownId) {
         try {
           project = await client.getProject(knownId, o);
+          // Recorded only once this key has reached the project: a key that cannot see it must not
+          // replace the account cleanup will use.
+          ctx.useAccount(account);
         } catch (err) {
           if (!isNeonNotFound(err)) throw err;
           if (p.spec.projectId) {
@@ -107,6 +111,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           return { ready: { ok: false, reason: 'ProjectDeletedOutside', message }, requeueAfterMs: deps.waitingRequeueMs };
         }
       } else {
+        ctx.useAccount(account); // where the project is (being) created
         const pending = p.status?.pendingCreate;
         if (pending) project = await findPendingProject(client, pending, signal);
         if (project) {
@@ -123,7 +128,6 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
         }
       }
 
-      deps.accounts.noteProject(project.id, client);
       const defaults = created ? defaultsFromCreate(created) : await observeDefaults(client, p, project.id, signal);
       const secretName = secretNameOf(p);
       const namespace = p.metadata.namespace ?? '';
@@ -193,13 +197,13 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
 
     async finalize(p: NeonProject, ctx: SyncContext): Promise<FinalizeOutcome> {
       if (p.spec.deletionPolicy === 'Retain') return { done: true };
-      const client = await clientForProject(deps, p, ctx.signal);
       let projectId = p.status?.projectId ?? p.spec.projectId;
       if (!projectId && p.status?.pendingCreate) {
         // A create may have landed without being recorded: do not leak it.
-        projectId = (await findPendingProject(client, p.status.pendingCreate, ctx.signal))?.id;
+        projectId = (await findPendingProject(await clientForProject(deps, p, ctx.signal), p.status.pendingCreate, ctx.signal))?.id;
       }
       if (!projectId) return { done: true };
+      const client = await clientForCleanup(deps, p.metadata.namespace ?? '', projectKeyRef(p), p.status?.apiKeySecretRef, projectId, ctx.signal);
       try {
         await client.deleteProject(projectId, { signal: ctx.signal });
         ctx.event('Normal', 'Deleted', 'Delete', `deleted Neon project ${projectId}`);

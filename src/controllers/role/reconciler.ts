@@ -6,7 +6,7 @@ import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncConte
 import { ConflictError } from '../../neon/index.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
-import { clientForCleanup, resolveBranchTarget } from '../shared/references.ts';
+import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
 import { resetPassword, validPassword } from '../shared/role-password.ts';
 import { secretDatabase, secretEndpoint } from './targets.ts';
 
@@ -39,6 +39,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const namespace = r.metadata.namespace ?? '';
       const target = await resolveBranchTarget(deps, namespace, r.spec, signal);
       const { client, projectId, branchId } = target;
+      ctx.useAccount(target.keyRef);
       const roleName = roleNameOf(r);
       const secretName = secretNameOf(r);
       const database = await secretDatabase(deps, r, target, signal);
@@ -147,7 +148,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       if (owned.length > 0) {
         return { done: false, reason: 'RoleOwnsDatabases', message: `waiting for NeonDatabases owned by this role to be deleted: ${owned.join(', ')}`, requeueAfterMs: OWNED_DATABASES_RECHECK_MS };
       }
-      const client = await clientForCleanup(deps, namespace, r.spec, projectId, ctx.signal);
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, r.spec), r.status?.apiKeySecretRef, projectId, ctx.signal);
       try {
         const answer = await client.deleteRole(projectId, branchId, roleName, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted role ${roleName} from Neon branch ${branchId}`);

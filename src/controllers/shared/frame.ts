@@ -18,6 +18,7 @@ import {
 } from '../../runtime/index.ts';
 import type { ControllerDeps } from './deps.ts';
 import { FINALIZER } from './kinds.ts';
+import { recordedKeyRef, type ApiKeyRef } from './neon-accounts.ts';
 import { classifyNeonFailure } from './neon-failures.ts';
 import { NotReadyError } from './not-ready.ts';
 
@@ -55,6 +56,12 @@ export interface SyncContext {
   saveStatus(fields: StatusFields, ready?: SyncOutcome['ready']): Promise<void>;
   /** Records an Event on the object (aggregated, best-effort). */
   event(type: EventType, reason: string, action: string, note: string): void;
+  /**
+   * Names the Neon account this pass works in (undefined: the operator's key). From then on every
+   * `saveStatus` and the pass's final status record it in `status.apiKeySecretRef`, so cleanup can find
+   * the account after a restart even when what named the key (a NeonProject) is gone.
+   */
+  useAccount(ref: ApiKeyRef | undefined): void;
 }
 
 /** One kind of the operator: observe → create | update in `sync`, delete in `finalize`. */
@@ -107,6 +114,8 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       else rctx.log.info({ reason, action }, note);
       if (raw) void deps.events.record(kind.type, raw, { type, reason, action, note });
     };
+    // Set by useAccount: merged into the writes that record what this pass did in Neon.
+    let account: StatusFields = {};
     const ctx: SyncContext = {
       log: rctx.log,
       signal: rctx.signal,
@@ -117,8 +126,11 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
         return status();
       },
       saveStatus: (fields, ready) =>
-        write(fields, ready ? { type: 'Ready', status: ready.ok ? 'True' : 'False', reason: ready.reason, message: ready.message } : undefined),
+        write({ ...account, ...fields }, ready ? { type: 'Ready', status: ready.ok ? 'True' : 'False', reason: ready.reason, message: ready.message } : undefined),
       event: recordEvent,
+      useAccount: (ref) => {
+        account = { apiKeySecretRef: ref ? recordedKeyRef(ref, key.namespace) : undefined };
+      },
     };
     const notReady = (reason: string, message: string) => ({ type: 'Ready', status: 'False' as const, reason, message });
 
@@ -161,7 +173,7 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     raw = await ensureFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
     try {
       const outcome = await kind.sync(obj, ctx);
-      await write(outcome.status ?? {}, {
+      await write({ ...account, ...(outcome.status ?? {}) }, {
         type: 'Ready',
         status: outcome.ready.ok ? 'True' : 'False',
         reason: outcome.ready.reason,

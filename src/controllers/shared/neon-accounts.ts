@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../clock.ts';
 import { NeonClient, type NeonScheduler } from '../../neon/index.ts';
 import { coreResources, type KubeClient, type SecretObject } from '../../runtime/index.ts';
+import type { RecordedApiKeyRef } from '../../api/index.ts';
 import { NotReadyError } from './not-ready.ts';
 
 /** A Secret key holding a Neon API key, in a given namespace. */
@@ -10,6 +11,21 @@ export interface ApiKeyRef {
   namespace: string;
   name: string;
   key: string;
+}
+
+/** The `status.apiKeySecretRef` form of `ref`: the namespace is left out when it is the object's own. */
+export function recordedKeyRef(ref: ApiKeyRef, objectNamespace: string): RecordedApiKeyRef {
+  return { ...(ref.namespace !== objectNamespace ? { namespace: ref.namespace } : {}), name: ref.name, key: ref.key };
+}
+
+/** The account recorded in an object's status (undefined: the operator's own key). */
+export function keyRefFromStatus(recorded: RecordedApiKeyRef | undefined, objectNamespace: string): ApiKeyRef | undefined {
+  return recorded ? { namespace: recorded.namespace ?? objectNamespace, name: recorded.name, key: recorded.key } : undefined;
+}
+
+/** True when both name the same Secret key (or both the operator's own key). */
+export function sameKeyRef(a: ApiKeyRef | undefined, b: ApiKeyRef | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.namespace === b.namespace && a.name === b.name && a.key === b.key;
 }
 
 export interface NeonAccountsOptions {
@@ -25,15 +41,16 @@ export interface NeonAccountsOptions {
 /**
  * Chooses the NeonClient for an object: the operator's own key, or the key in the Secret an object names
  * (`apiKeySecretRef`). Clients are cached per Secret and per key value (a rotated key gets a new client),
- * and all of them share the one scheduler. A client built from a Secret stays cached after the Secret is
- * deleted, so finalizers can still clean up while a namespace is being deleted.
+ * and all of them share the one scheduler: the Secret is read on every call, so a rotated key is used from
+ * the next pass on. A client built from a Secret stays cached after the Secret is deleted, so finalizers
+ * can still clean up while a namespace is being deleted (in this process; after a restart the recorded
+ * `status.apiKeySecretRef` Secret must still exist).
  */
 export class NeonAccounts {
   readonly #options: NeonAccountsOptions;
   readonly #default: NeonClient | undefined;
   readonly #byKeyHash = new Map<string, NeonClient>();
   readonly #lastByRef = new Map<string, NeonClient>();
-  readonly #byProject = new Map<string, NeonClient>();
 
   constructor(options: NeonAccountsOptions) {
     this.#options = options;
@@ -64,19 +81,6 @@ export class NeonAccounts {
     const client = this.#clientFor(apiKey);
     this.#lastByRef.set(refId, client);
     return client;
-  }
-
-  /**
-   * Remembers which client reached a Neon project, so cleanup can still use the right account when the
-   * object that named the key (a NeonProject with apiKeySecretRef) is already gone.
-   */
-  noteProject(projectId: string, client: NeonClient): void {
-    this.#byProject.set(projectId, client);
-  }
-
-  /** The client last used for `projectId`, if any. */
-  clientForProjectId(projectId: string): NeonClient | undefined {
-    return this.#byProject.get(projectId);
   }
 
   /** Closes every client's connections. */

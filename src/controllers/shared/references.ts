@@ -4,11 +4,14 @@ import {
   type LocalRef,
   type NeonBranch,
   type NeonProject,
+  type RecordedApiKeyRef,
   type SecretKeyRef,
 } from '../../api/index.ts';
 import type { NeonClient } from '../../neon/index.ts';
 import { isBeingDeleted, isConditionTrue, type Condition, type KubeObject, type ResourceType } from '../../runtime/index.ts';
 import type { ControllerDeps } from './deps.ts';
+import { keyRefFromStatus, sameKeyRef, type ApiKeyRef } from './neon-accounts.ts';
+import { isNeonNotFound } from './neon-failures.ts';
 import { resourceTypes } from './kinds.ts';
 import { NotReadyError } from './not-ready.ts';
 
@@ -23,12 +26,16 @@ export interface BranchTargetSpec {
 
 export interface ResolvedProject {
   client: NeonClient;
+  /** The account of `client` (undefined: the operator's own key), for `SyncContext.useAccount`. */
+  keyRef: ApiKeyRef | undefined;
   projectId: string;
   defaultBranchId: string | undefined;
 }
 
 export interface ResolvedBranch {
   client: NeonClient;
+  /** The account of `client` (undefined: the operator's own key), for `SyncContext.useAccount`. */
+  keyRef: ApiKeyRef | undefined;
   projectId: string;
   branchId: string;
 }
@@ -50,13 +57,19 @@ export function isReady(obj: { metadata: { generation?: number | undefined; dele
   return isConditionTrue(obj.status?.conditions, 'Ready', obj.metadata.generation);
 }
 
-function keyRef(namespace: string, ref: SecretKeyRef | undefined) {
+/** The account an object's own `apiKeySecretRef` names (undefined: the operator's key). */
+export function keyRef(namespace: string, ref: SecretKeyRef | undefined): ApiKeyRef | undefined {
   return ref ? { namespace, name: ref.name, key: ref.key } : undefined;
+}
+
+/** The account of a NeonProject: its apiKeySecretRef or the operator's key. */
+export function projectKeyRef(project: NeonProject): ApiKeyRef | undefined {
+  return keyRef(project.metadata.namespace ?? '', project.spec.apiKeySecretRef);
 }
 
 /** The client for a NeonProject (its apiKeySecretRef or the operator's key). */
 export function clientForProject(deps: ControllerDeps, project: NeonProject, signal?: AbortSignal): Promise<NeonClient> {
-  return deps.accounts.clientFor(keyRef(project.metadata.namespace ?? '', project.spec.apiKeySecretRef), signal);
+  return deps.accounts.clientFor(projectKeyRef(project), signal);
 }
 
 /** A NeonProject that must be Ready with a project ID. Throws NotReadyError(ProjectNotReady) otherwise. */
@@ -67,20 +80,19 @@ export async function resolveProjectRef(deps: ControllerDeps, namespace: string,
   if (!projectId || !isReady(project)) {
     throw new NotReadyError('ProjectNotReady', `waiting for NeonProject ${name} to become Ready`);
   }
-  const client = await clientForProject(deps, project, signal);
-  deps.accounts.noteProject(projectId, client);
-  return { client, projectId, defaultBranchId: project.status?.defaultBranchId };
+  const ref = projectKeyRef(project);
+  const client = await deps.accounts.clientFor(ref, signal);
+  return { client, keyRef: ref, projectId, defaultBranchId: project.status?.defaultBranchId };
 }
 
-/** The client of a NeonBranch: its project's key (projectRef) or its own apiKeySecretRef (projectId). */
-export async function clientForBranch(deps: ControllerDeps, branch: NeonBranch, signal?: AbortSignal): Promise<NeonClient> {
+/**
+ * The account of a NeonBranch: its project's key (projectRef) or its own apiKeySecretRef (projectId).
+ * When its NeonProject is gone, the account the branch recorded in its status.
+ */
+export function branchKeyRef(deps: ControllerDeps, branch: NeonBranch): ApiKeyRef | undefined {
   const namespace = branch.metadata.namespace ?? '';
-  if (branch.spec.projectRef) {
-    const project = lookup(deps, resourceTypes.project, namespace, branch.spec.projectRef.name, parseNeonProject);
-    if (project) return clientForProject(deps, project, signal);
-    return deps.accounts.clientFor(undefined, signal);
-  }
-  return deps.accounts.clientFor(keyRef(namespace, branch.spec.apiKeySecretRef), signal);
+  const current = specKeyRef(deps, namespace, branch.spec);
+  return current === 'unknown' ? keyRefFromStatus(branch.status?.apiKeySecretRef, namespace) : current;
 }
 
 /** A NeonBranch that must be Ready with its IDs. Throws NotReadyError(BranchNotReady) otherwise. */
@@ -91,9 +103,9 @@ export async function resolveBranchRef(deps: ControllerDeps, namespace: string, 
   if (!projectId || !branchId || !isReady(branch)) {
     throw new NotReadyError('BranchNotReady', `waiting for NeonBranch ${name} to become Ready`);
   }
-  const client = await clientForBranch(deps, branch, signal);
-  deps.accounts.noteProject(projectId, client);
-  return { client, projectId, branchId };
+  const ref = branchKeyRef(deps, branch);
+  const client = await deps.accounts.clientFor(ref, signal);
+  return { client, keyRef: ref, projectId, branchId };
 }
 
 /** The branch an endpoint, role or database lives on, resolved from whichever way its spec names it. */
@@ -104,38 +116,70 @@ export async function resolveBranchTarget(deps: ControllerDeps, namespace: strin
     if (!project.defaultBranchId) {
       throw new NotReadyError('ProjectNotReady', `NeonProject ${spec.projectRef.name} has no default branch recorded yet`);
     }
-    return { client: project.client, projectId: project.projectId, branchId: project.defaultBranchId };
+    return { client: project.client, keyRef: project.keyRef, projectId: project.projectId, branchId: project.defaultBranchId };
   }
   if (spec.projectId && spec.branchId) {
-    const client = await deps.accounts.clientFor(keyRef(namespace, spec.apiKeySecretRef), signal);
-    deps.accounts.noteProject(spec.projectId, client);
-    return { client, projectId: spec.projectId, branchId: spec.branchId };
+    const ref = keyRef(namespace, spec.apiKeySecretRef);
+    const client = await deps.accounts.clientFor(ref, signal);
+    return { client, keyRef: ref, projectId: spec.projectId, branchId: spec.branchId };
   }
   throw new NotReadyError('InvalidSpec', 'set exactly one of branchRef, projectRef, or projectId with branchId');
 }
 
 /**
- * The client to clean up with while the object is being deleted: the referenced objects may be gone
- * already (a namespace being deleted), so this never waits for readiness. It prefers the client last
- * used for the project, then the references, then the operator's own key.
+ * The account the spec names the key through now: its own apiKeySecretRef (projectId), or that of the
+ * referenced NeonProject / NeonBranch; 'unknown' when the referenced object is gone.
+ */
+export function specKeyRef(deps: ControllerDeps, namespace: string, spec: BranchTargetSpec): ApiKeyRef | undefined | 'unknown' {
+  if (spec.projectId) return keyRef(namespace, spec.apiKeySecretRef);
+  if (spec.projectRef) {
+    const project = lookup(deps, resourceTypes.project, namespace, spec.projectRef.name, parseNeonProject);
+    return project ? projectKeyRef(project) : 'unknown';
+  }
+  if (spec.branchRef) {
+    const branch = lookup(deps, resourceTypes.branch, namespace, spec.branchRef.name, parseNeonBranch);
+    return branch ? branchKeyRef(deps, branch) : 'unknown';
+  }
+  return undefined;
+}
+
+/**
+ * The client to clean up a Neon resource of `projectId` with, while the object is being deleted (its
+ * references may be gone already, so this never waits for readiness).
+ *
+ * The account is the one recorded in `status.apiKeySecretRef` at the last pass that reached Neon (absent:
+ * the operator's key): that is where the resource is, whatever became of the NeonProject that named the
+ * key. Neon answers 404 both for a project that is gone and for one the key cannot see, so a 404 is only
+ * taken as "gone" from that recorded account. If its Secret cannot be read, the key the spec names now is
+ * tried, but only after a GET of the project proves that key sees it; otherwise the Secret's absence is
+ * thrown (NotReadyError ApiKeySecretNotFound: the object waits, or in a terminating namespace is released
+ * with CleanupSkipped).
  */
 export async function clientForCleanup(
   deps: ControllerDeps,
   namespace: string,
-  spec: BranchTargetSpec,
-  projectId: string | undefined,
+  current: ApiKeyRef | undefined | 'unknown',
+  recorded: RecordedApiKeyRef | undefined,
+  projectId: string,
   signal?: AbortSignal,
 ): Promise<NeonClient> {
-  const known = projectId ? deps.accounts.clientForProjectId(projectId) : undefined;
-  if (known) return known;
-  if (spec.projectId) return deps.accounts.clientFor(keyRef(namespace, spec.apiKeySecretRef), signal);
-  if (spec.projectRef) {
-    const project = lookup(deps, resourceTypes.project, namespace, spec.projectRef.name, parseNeonProject);
-    if (project) return clientForProject(deps, project, signal);
+  const recordedRef = keyRefFromStatus(recorded, namespace);
+  try {
+    return await deps.accounts.clientFor(recordedRef, signal);
+  } catch (err) {
+    if (!(err instanceof NotReadyError) || current === 'unknown' || sameKeyRef(current, recordedRef)) throw err;
+    let client: NeonClient;
+    try {
+      client = await deps.accounts.clientFor(current, signal);
+    } catch {
+      throw err;
+    }
+    try {
+      await client.getProject(projectId, signal ? { signal } : undefined);
+    } catch (getErr) {
+      if (isNeonNotFound(getErr)) throw err; // not visible with this key: it proves nothing
+      throw getErr;
+    }
+    return client;
   }
-  if (spec.branchRef) {
-    const branch = lookup(deps, resourceTypes.branch, namespace, spec.branchRef.name, parseNeonBranch);
-    if (branch) return clientForBranch(deps, branch, signal);
-  }
-  return deps.accounts.clientFor(undefined, signal);
 }
