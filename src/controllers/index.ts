@@ -3,7 +3,18 @@
  * Kubernetes runtime and the Neon client meet.
  */
 import type { NeonBranch, NeonDatabase, NeonEndpoint, NeonRole } from '../api/index.ts';
-import { coreResources, specOrMetadataChanged, type Controller, type KubeObject, type Manager, type ObjectKey } from '../runtime/index.ts';
+import {
+  coreResources,
+  keyOf,
+  objectKeyString,
+  parseObjectKey,
+  ReferenceIndex,
+  specOrMetadataChanged,
+  type Controller,
+  type KubeObject,
+  type Manager,
+  type ObjectKey,
+} from '../runtime/index.ts';
 import { branchReconciler } from './branch/reconciler.ts';
 import { databaseReconciler } from './database/reconciler.ts';
 import { endpointReconciler } from './endpoint/reconciler.ts';
@@ -20,6 +31,40 @@ export { CONNECTION_SECRET_KEYS, connectionSecretData, poolerHostOf } from './sh
 
 /** Only the Secrets this operator writes are cached (not every Secret of the cluster). */
 export const MANAGED_SECRET_SELECTOR = 'app.kubernetes.io/managed-by=neon-operator';
+
+/**
+ * The Secrets watched for API key changes: every Secret of the watched namespaces except the connection
+ * Secrets the operator writes (cached by their own informer). API key Secrets carry no label of ours, so
+ * a label cannot narrow this further; the namespace scope is the operator's watched namespaces, where
+ * the chart grants list and watch on Secrets anyway.
+ */
+export const API_KEY_SECRET_SELECTOR = 'app.kubernetes.io/managed-by!=neon-operator';
+
+/** The API key Secrets an object names: its own spec.apiKeySecretRef and the account recorded in its status. */
+export function apiKeySecretKeys(obj: KubeObject): ObjectKey[] {
+  const namespace = obj.metadata?.namespace ?? '';
+  const named = (ref: unknown): ObjectKey[] => {
+    if (typeof ref !== 'object' || ref === null) return [];
+    const { name, namespace: ns } = ref as { name?: unknown; namespace?: unknown };
+    return typeof name === 'string' ? [{ namespace: typeof ns === 'string' ? ns : namespace, name }] : [];
+  };
+  const { spec, status } = obj as { spec?: { apiKeySecretRef?: unknown }; status?: { apiKeySecretRef?: unknown } };
+  return [...named(spec?.apiKeySecretRef), ...named(status?.apiKeySecretRef)];
+}
+
+/**
+ * Requeues the objects that name an API key Secret when it is created, changed (a rotated key) or
+ * deleted, instead of waiting for their next requeue. Dependents that take the key from their NeonProject
+ * follow through the project's status.
+ */
+function watchApiKeySecrets(controller: Controller): void {
+  const index = new ReferenceIndex();
+  const track = (obj: KubeObject): void => index.set(objectKeyString(keyOf(obj)), apiKeySecretKeys(obj).map(objectKeyString));
+  controller.informer.on({ add: track, update: (_old, obj) => track(obj), delete: (obj) => index.delete(objectKeyString(keyOf(obj))) });
+  controller.watchMapped(coreResources.secret, (secret) => index.dependentsOf(objectKeyString(keyOf(secret))).map(parseObjectKey), {
+    labelSelector: API_KEY_SECRET_SELECTOR,
+  });
+}
 
 export interface RegisteredControllers {
   project: Controller;
@@ -81,6 +126,8 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
   database.watchReferences(resourceTypes.project, (d) => refs(d, specOf<NeonDatabase>(d).projectRef));
   database.watchReferences(resourceTypes.branch, (d) => refs(d, specOf<NeonDatabase>(d).branchRef));
   database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef));
+
+  for (const controller of [project, branch, endpoint, role, database]) watchApiKeySecrets(controller);
 
   return { project, branch, endpoint, role, database };
 }

@@ -61,4 +61,94 @@ describe('operator: Neon accounts and status freshness', () => {
     expect(project?.branches.has(branchId)).toBe(false);
     expect(secondAccount()).toHaveLength(1); // the project itself was retained
   });
+
+  it('when the recorded key Secret is gone too, deletion waits (ApiKeySecretNotFound) and resumes when it is back', async () => {
+    await suite.kube.create(coreResources.secret, {
+      metadata: { name: 'lost-key', namespace: suite.namespace },
+      stringData: { 'api-key': SECOND_KEY },
+    } as KubeObject);
+    await create('NeonProject', 'lost', { apiKeySecretRef: { name: 'lost-key' } });
+    await create('NeonBranch', 'lost-dev', { projectRef: { name: 'lost' }, deletionPolicy: 'Delete' });
+    const branchId = String((await waitReady(suite, 'NeonBranch', 'lost-dev')).status?.['branchId']);
+    const project = secondAccount().find((p) => p.branches.has(branchId));
+    expect(project).toBeDefined();
+    await suite.kube.delete(typeOfKind('NeonProject'), { namespace: suite.namespace, name: 'lost' });
+    await gone('NeonProject', 'lost');
+    await suite.kube.delete(coreResources.secret, { namespace: suite.namespace, name: 'lost-key' });
+    // A fresh process: no client for that Secret is left in memory. Its waiting requeue is far away, so
+    // only the watch on the Secret can bring the branch back.
+    await suite.stopOperator();
+    await suite.startOperator({ waitingRequeueMs: 10 * 60_000 });
+
+    await suite.kube.delete(typeOfKind('NeonBranch'), { namespace: suite.namespace, name: 'lost-dev' });
+    const waiting = await eventually('branch waiting for its key', async () => {
+      const c = readyCondition(await get('NeonBranch', 'lost-dev'));
+      return c?.reason === 'ApiKeySecretNotFound' ? c : undefined;
+    });
+    expect(waiting.message).toContain('lost-key');
+    expect(project?.branches.has(branchId)).toBe(true); // not taken for gone through the operator's own key
+
+    // The Secret is back: the watch requeues the branch (its status names it) and it is deleted in Neon.
+    await suite.kube.create(coreResources.secret, {
+      metadata: { name: 'lost-key', namespace: suite.namespace },
+      stringData: { 'api-key': SECOND_KEY },
+    } as KubeObject);
+    await gone('NeonBranch', 'lost-dev');
+    expect(project?.branches.has(branchId)).toBe(false);
+  });
+
+  // Nothing else would reconcile these objects for 10 minutes (resync) while they are Ready, so each
+  // change seen below within a minute comes from the watch on the Secret.
+  it('a key rotated in its Secret is used at once: a key without access shows NeonUnauthorized, the good one Ready again', async () => {
+    await suite.kube.create(coreResources.secret, {
+      metadata: { name: 'rotating-key', namespace: suite.namespace },
+      stringData: { 'api-key': SECOND_KEY },
+    } as KubeObject);
+    await create('NeonProject', 'rotating', { apiKeySecretRef: { name: 'rotating-key' }, deletionPolicy: 'Delete' });
+    const project = await waitReady(suite, 'NeonProject', 'rotating');
+    const projectId = String(project.status?.['projectId']);
+    await create('NeonBranch', 'rotating-own', { projectId, apiKeySecretRef: { name: 'rotating-key' } });
+    await waitReady(suite, 'NeonBranch', 'rotating-own');
+
+    await putKey('rotating-key', REVOKED_KEY);
+    for (const [kind, name] of [['NeonProject', 'rotating'], ['NeonBranch', 'rotating-own']] as const) {
+      const refused = await eventually(`${kind} ${name} NeonUnauthorized`, async () => {
+        const c = readyCondition(await get(kind, name));
+        return c?.reason === 'NeonUnauthorized' ? c : undefined;
+      });
+      expect(refused.status).toBe('False');
+      expect(refused.message).not.toContain(REVOKED_KEY);
+    }
+
+    await putKey('rotating-key', SECOND_KEY);
+    await waitReady(suite, 'NeonProject', 'rotating');
+    await waitReady(suite, 'NeonBranch', 'rotating-own');
+    expect(readyCondition(await get('NeonProject', 'rotating'))?.reason).toBe('Ready');
+  });
+
+  it("a change that suspends a compute shows in status.state once Neon's operations are done, with a handful of GETs", async () => {
+    await create('NeonProject', 'states', { deletionPolicy: 'Delete' });
+    await create('NeonEndpoint', 'states-ro', { projectRef: { name: 'states' }, type: 'read_only' });
+    const created = await waitReady(suite, 'NeonEndpoint', 'states-ro');
+    // The create waited for start_compute: the state is Neon's state after it, not the create answer's.
+    expect(created.status?.['state']).toBe('active');
+
+    const from = suite.emulator.requests.length;
+    await suite.kube.patch(typeOfKind('NeonEndpoint'), { namespace: suite.namespace, name: 'states-ro' }, { spec: { disabled: true } }, { type: 'merge' });
+    const idle = await eventually('endpoint idle in status', async () => {
+      const e = await get('NeonEndpoint', 'states-ro');
+      return e?.status?.['state'] === 'idle' && readyCondition(e)?.observedGeneration === e.metadata?.generation ? e : undefined;
+    });
+    expect(idle.status?.['state']).toBe('idle');
+    const calls = requestsSince(suite, from).map((r) => r.route);
+    const count = (route: string) => calls.filter((c) => c === route).length;
+    // One observe, one PATCH, the operations polled until done (shared per project), one GET for the state.
+    expect(count('PATCH /projects/{project_id}/endpoints/{endpoint_id}')).toBe(1);
+    expect(count('GET /projects/{project_id}/endpoints/{endpoint_id}')).toBe(2);
+    const polls = count('GET /projects/{project_id}/operations');
+    expect(polls).toBeGreaterThanOrEqual(1);
+    expect(polls).toBeLessThanOrEqual(5);
+    expect(calls.length).toBe(3 + polls); // nothing else, and no polling of the compute itself
+    expect(suite.emulator.specViolations()).toEqual([]);
+  });
 });
