@@ -10,6 +10,8 @@ import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/ref
 import { endpointCreateInput, endpointNameFor, endpointUpdate } from './drift.ts';
 
 const ADOPT_WINDOW_SLACK_MS = 2 * 60_000;
+/** How soon a compute seen in transition (pending_state) is looked at again. */
+const PENDING_STATE_RECHECK_MS = 5_000;
 
 /** Endpoint IDs other NeonEndpoints of the namespace already claim (a read_only compute is adopted only if unclaimed). */
 function claimedIds(deps: ControllerDeps, self: NeonEndpoint): Set<string> {
@@ -115,9 +117,19 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           const answer = await client.updateEndpoint(projectId, endpoint.id, update, o);
           endpoint = answer.endpoint;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon compute ${endpoint.id}: ${Object.keys(update).join(', ')}`);
+          // A change may suspend or restart the compute: once the operations it started are done (the
+          // scheduler polls them per project, shared with every other waiter), one GET gives the state.
+          if (answer.operations.length > 0) {
+            await client.waitForOperations(projectId, answer.operations, o);
+            endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+          }
         }
       }
-      return { status: statusOf(projectId, endpoint), ready: { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is ${endpoint.current_state}` } };
+      const ready = { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is ${endpoint.current_state}` };
+      // A transition nobody here started (a connection starting it, a suspend timeout): look once more
+      // soon, so status.state does not wait for the resync. It ends, so this is no polling loop.
+      if (endpoint.pending_state) return { status: statusOf(projectId, endpoint), ready, requeueAfterMs: PENDING_STATE_RECHECK_MS };
+      return { status: statusOf(projectId, endpoint), ready };
     },
 
     async finalize(e: NeonEndpoint, ctx: SyncContext): Promise<FinalizeOutcome> {
