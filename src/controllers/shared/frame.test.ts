@@ -94,6 +94,37 @@ describe('reconcile frame', () => {
     expect(transport.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
   });
 
+  it('records the account a pass used (a reference, never the key) with the IDs and the final status, not on a failure', async () => {
+    const { deps, current } = setUp(base);
+    const kind = kindThat(async () => ({ ready: { ok: true, reason: 'Ready', message: 'ok' } }));
+    kind.sync = async (_obj, sctx) => {
+      sctx.useAccount({ namespace: 'ns', name: 'second-key', key: 'api-key' });
+      await sctx.saveStatus({ branchId: 'br-1' });
+      expect(current().status).toMatchObject({ branchId: 'br-1', apiKeySecretRef: { name: 'second-key', key: 'api-key' } });
+      return { ready: { ok: true, reason: 'Ready', message: 'ok' } };
+    };
+    await frameReconciler(kind, deps)(key, ctx());
+    expect(current().status?.['apiKeySecretRef']).toEqual({ name: 'second-key', key: 'api-key' });
+
+    // A pass that fails after naming another account leaves the record of the last one that worked.
+    kind.sync = async (_obj, sctx) => {
+      sctx.useAccount({ namespace: 'ns', name: 'other-key', key: 'api-key' });
+      throw new NotReadyError('ProjectNotReady', 'waiting');
+    };
+    await frameReconciler(kind, deps)(key, ctx());
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'ProjectNotReady' });
+    expect(current().status?.['apiKeySecretRef']).toEqual({ name: 'second-key', key: 'api-key' });
+
+    // Back to the operator's own key: the record goes (absent means the operator's key). The merge patch
+    // sends null, which removes the field on a real API server (this fake stores the null as it is).
+    kind.sync = async (_obj, sctx) => {
+      sctx.useAccount(undefined);
+      return { ready: { ok: true, reason: 'Ready', message: 'ok' } };
+    };
+    await frameReconciler(kind, deps)(key, ctx());
+    expect(current().status?.['apiKeySecretRef']).toBeNull();
+  });
+
   it('deletion: finalize, then the finalizer goes; a waiting finalize says why', async () => {
     const deleting: Obj = { ...base, metadata: { ...base.metadata, finalizers: [FINALIZER], deletionTimestamp: '2026-01-01T00:00:00Z' } };
     const done = setUp(deleting);
