@@ -34,11 +34,12 @@ export const MANAGED_SECRET_SELECTOR = 'app.kubernetes.io/managed-by=neon-operat
 
 /**
  * The Secrets watched for API key changes: every Secret of the watched namespaces except the connection
- * Secrets the operator writes (cached by their own informer). API key Secrets carry no label of ours, so
- * a label cannot narrow this further; the namespace scope is the operator's watched namespaces, where
- * the chart grants list and watch on Secrets anyway.
+ * Secrets the operator writes (cached by their own informer) and Helm's release records (`owner=helm`, the
+ * largest Secrets of many namespaces, never an API key). API key Secrets carry no label of ours, so a
+ * label cannot narrow this further; the namespace scope is the operator's watched namespaces, where the
+ * chart grants list and watch on Secrets anyway.
  */
-export const API_KEY_SECRET_SELECTOR = 'app.kubernetes.io/managed-by!=neon-operator';
+export const API_KEY_SECRET_SELECTOR = 'app.kubernetes.io/managed-by!=neon-operator,owner!=helm';
 
 /** The API key Secrets an object names: its own spec.apiKeySecretRef and the account recorded in its status. */
 export function apiKeySecretKeys(obj: KubeObject): ObjectKey[] {

@@ -119,7 +119,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       if (!projectId) return { done: true };
       const o = { signal: ctx.signal };
       const namespace = b.metadata.namespace ?? '';
-      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, b.spec), b.status?.apiKeySecretRef, projectId, ctx.signal);
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, b.spec), b.status, projectId, ctx.signal);
       let listed: { branches: Branch[]; annotations: Record<string, Annotation> };
       try {
         listed = await client.listAllBranches(projectId, {}, o);

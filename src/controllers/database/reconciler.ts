@@ -84,7 +84,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       const { projectId, branchId, databaseName } = d.status ?? {};
       if (!projectId || !branchId || !databaseName) return { done: true };
       const namespace = d.metadata.namespace ?? '';
-      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, d.spec), d.status?.apiKeySecretRef, projectId, ctx.signal);
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, d.spec), d.status, projectId, ctx.signal);
       try {
         const answer = await client.deleteDatabase(projectId, branchId, databaseName, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted database ${databaseName} from Neon branch ${branchId}`);

@@ -138,7 +138,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const endpointId = e.status?.endpointId;
       if (!projectId || !endpointId) return { done: true };
       const namespace = e.metadata.namespace ?? '';
-      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, e.spec), e.status?.apiKeySecretRef, projectId, ctx.signal);
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, e.spec), e.status, projectId, ctx.signal);
       try {
         const answer = await client.deleteEndpoint(projectId, endpointId, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted Neon compute ${endpointId}`);

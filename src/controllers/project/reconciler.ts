@@ -203,7 +203,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
         projectId = (await findPendingProject(await clientForProject(deps, p, ctx.signal), p.status.pendingCreate, ctx.signal))?.id;
       }
       if (!projectId) return { done: true };
-      const client = await clientForCleanup(deps, p.metadata.namespace ?? '', projectKeyRef(p), p.status?.apiKeySecretRef, projectId, ctx.signal);
+      const client = await clientForCleanup(deps, p.metadata.namespace ?? '', projectKeyRef(p), p.status, projectId, ctx.signal);
       try {
         await client.deleteProject(projectId, { signal: ctx.signal });
         ctx.event('Normal', 'Deleted', 'Delete', `deleted Neon project ${projectId}`);

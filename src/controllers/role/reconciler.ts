@@ -148,7 +148,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       if (owned.length > 0) {
         return { done: false, reason: 'RoleOwnsDatabases', message: `waiting for NeonDatabases owned by this role to be deleted: ${owned.join(', ')}`, requeueAfterMs: OWNED_DATABASES_RECHECK_MS };
       }
-      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, r.spec), r.status?.apiKeySecretRef, projectId, ctx.signal);
+      const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, r.spec), r.status, projectId, ctx.signal);
       try {
         const answer = await client.deleteRole(projectId, branchId, roleName, { signal: ctx.signal });
         if (answer) ctx.event('Normal', 'Deleted', 'Delete', `deleted role ${roleName} from Neon branch ${branchId}`);

@@ -60,24 +60,30 @@ const ref = (name: string): ApiKeyRef => ({ namespace: 'ns', name, key: 'api-key
 describe('clientForCleanup', () => {
   it('uses the recorded account even when the NeonProject that named it is gone, without an extra call', async () => {
     const { deps, projectGets, nameOf } = setUp({ '': ['p-default'], second: ['p-2'] });
-    const client = await clientForCleanup(deps, 'ns', 'unknown', { name: 'second', key: 'api-key' }, 'p-2');
+    const client = await clientForCleanup(deps, 'ns', 'unknown', { projectId: 'p-2', apiKeySecretRef: { name: 'second', key: 'api-key' } }, 'p-2');
     expect(nameOf(client)).toBe('second');
     expect(projectGets).toEqual([]);
   });
 
   it('no record means the operator key', async () => {
     const { deps, nameOf } = setUp({ '': [], second: ['p-2'] });
-    expect(nameOf(await clientForCleanup(deps, 'ns', ref('second'), undefined, 'p-2'))).toBe('');
+    expect(nameOf(await clientForCleanup(deps, 'ns', ref('second'), { projectId: 'p-2' }, 'p-2'))).toBe('');
+  });
+
+  it('nothing recorded yet (never reached Neon): the key the spec names', async () => {
+    const { deps, nameOf } = setUp({ '': [], second: ['p-2'] });
+    expect(nameOf(await clientForCleanup(deps, 'ns', ref('second'), undefined, 'p-2'))).toBe('second');
+    expect(nameOf(await clientForCleanup(deps, 'ns', ref('second'), {}, 'p-2'))).toBe('second');
   });
 
   it('recorded Secret gone: the key the spec names now is used only if it sees the project', async () => {
     const sees = setUp({ renamed: ['p-2'] });
-    expect(sees.nameOf(await clientForCleanup(sees.deps, 'ns', ref('renamed'), { name: 'second', key: 'api-key' }, 'p-2'))).toBe('renamed');
+    expect(sees.nameOf(await clientForCleanup(sees.deps, 'ns', ref('renamed'), { projectId: 'p-2', apiKeySecretRef: { name: 'second', key: 'api-key' } }, 'p-2'))).toBe('renamed');
     expect(sees.projectGets).toEqual(['renamed:p-2']);
 
     // A 404 from a key not known to reach the project proves nothing: the missing Secret is reported.
     const blind = setUp({ '': [] });
-    await expect(clientForCleanup(blind.deps, 'ns', undefined, { name: 'second', key: 'api-key' }, 'p-2')).rejects.toMatchObject({
+    await expect(clientForCleanup(blind.deps, 'ns', undefined, { projectId: 'p-2', apiKeySecretRef: { name: 'second', key: 'api-key' } }, 'p-2')).rejects.toMatchObject({
       reason: 'ApiKeySecretNotFound',
       message: expect.stringContaining('second'),
     });
@@ -86,8 +92,8 @@ describe('clientForCleanup', () => {
 
   it('recorded Secret gone and nothing else to try: waits for it', async () => {
     const { deps, projectGets } = setUp({ '': ['p-2'] });
-    await expect(clientForCleanup(deps, 'ns', 'unknown', { name: 'second', key: 'api-key' }, 'p-2')).rejects.toBeInstanceOf(NotReadyError);
-    await expect(clientForCleanup(deps, 'ns', ref('second'), { name: 'second', key: 'api-key' }, 'p-2')).rejects.toBeInstanceOf(NotReadyError);
+    await expect(clientForCleanup(deps, 'ns', 'unknown', { projectId: 'p-2', apiKeySecretRef: { name: 'second', key: 'api-key' } }, 'p-2')).rejects.toBeInstanceOf(NotReadyError);
+    await expect(clientForCleanup(deps, 'ns', ref('second'), { projectId: 'p-2', apiKeySecretRef: { name: 'second', key: 'api-key' } }, 'p-2')).rejects.toBeInstanceOf(NotReadyError);
     expect(projectGets).toEqual([]);
   });
 });

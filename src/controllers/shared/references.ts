@@ -147,8 +147,8 @@ export function specKeyRef(deps: ControllerDeps, namespace: string, spec: Branch
  * The client to clean up a Neon resource of `projectId` with, while the object is being deleted (its
  * references may be gone already, so this never waits for readiness).
  *
- * The account is the one recorded in `status.apiKeySecretRef` at the last pass that reached Neon (absent:
- * the operator's key): that is where the resource is, whatever became of the NeonProject that named the
+ * The account is the one recorded in `status.apiKeySecretRef` with `status.projectId` (absent: the
+ * operator's key; nothing recorded at all: the spec's key): that is where the resource is, whatever became of the NeonProject that named the
  * key. Neon answers 404 both for a project that is gone and for one the key cannot see, so a 404 is only
  * taken as "gone" from that recorded account. If its Secret cannot be read, the key the spec names now is
  * tried, but only after a GET of the project proves that key sees it; otherwise the Secret's absence is
@@ -159,11 +159,14 @@ export async function clientForCleanup(
   deps: ControllerDeps,
   namespace: string,
   current: ApiKeyRef | undefined | 'unknown',
-  recorded: RecordedApiKeyRef | undefined,
+  status: { projectId?: string | undefined; apiKeySecretRef?: RecordedApiKeyRef | undefined } | undefined,
   projectId: string,
   signal?: AbortSignal,
 ): Promise<NeonClient> {
-  const recordedRef = keyRefFromStatus(recorded, namespace);
+  // Nothing recorded yet (the object never got as far as recording its project, e.g. a crash right
+  // after a create call): the spec is all there is to go by.
+  if (status?.projectId === undefined) return deps.accounts.clientFor(current === 'unknown' ? undefined : current, signal);
+  const recordedRef = keyRefFromStatus(status.apiKeySecretRef, namespace);
   try {
     return await deps.accounts.clientFor(recordedRef, signal);
   } catch (err) {
