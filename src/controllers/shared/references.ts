@@ -148,8 +148,8 @@ export function specKeyRef(deps: ControllerDeps, namespace: string, spec: Branch
  * references may be gone already, so this never waits for readiness).
  *
  * The account is the one recorded in `status.apiKeySecretRef` with `status.projectId` (absent: the
- * operator's key; nothing recorded at all: the spec's key): that is where the resource is, whatever became of the NeonProject that named the
- * key. Neon answers 404 both for a project that is gone and for one the key cannot see, so a 404 is only
+ * operator's key; nothing recorded at all: the spec's key): that is where the resource is, whatever
+ * became of the NeonProject that named the key. Neon answers 404 both for a project that is gone and for one the key cannot see, so a 404 is only
  * taken as "gone" from that recorded account. If its Secret cannot be read, the key the spec names now is
  * tried, but only after a GET of the project proves that key sees it; otherwise the Secret's absence is
  * thrown (NotReadyError ApiKeySecretNotFound: the object waits, or in a terminating namespace is released
