@@ -64,6 +64,9 @@ function watchApiKeySecrets(controller: Controller): void {
   controller.informer.on({ add: track, update: (_old, obj) => track(obj), delete: (obj) => index.delete(objectKeyString(keyOf(obj))) });
   controller.watchMapped(coreResources.secret, (secret) => index.dependentsOf(objectKeyString(keyOf(secret))).map(parseObjectKey), {
     labelSelector: API_KEY_SECRET_SELECTOR,
+    // Only the fact that a Secret changed matters here (the reconcile reads the key fresh), so no Secret's
+    // data is ever held in this cache.
+    metadataOnly: true,
   });
 }
 

@@ -10,7 +10,13 @@ import { WorkQueue, type ShutdownReport, type WorkResult } from './work-queue.ts
 
 /** Where a controller gets (shared) informers from; the Manager is one. */
 export interface InformerSource {
-  informer<T extends KubeObject>(type: ResourceType, options?: { labelSelector?: string }): Informer<T>;
+  informer<T extends KubeObject>(type: ResourceType, options?: InformerScope): Informer<T>;
+}
+
+/** Which objects of a type an informer caches, and how much of each (see InformerOptions). */
+export interface InformerScope {
+  labelSelector?: string;
+  metadataOnly?: boolean;
 }
 
 /** How one reconcile ended, for metrics. */
@@ -121,7 +127,7 @@ export class Controller<T extends KubeObject = KubeObject> {
   }
 
   /** Requeues the primary keys `map` returns whenever an object of `type` is added, changed or deleted. */
-  watchMapped(type: ResourceType, map: (obj: KubeObject) => ObjectKey[], options: { labelSelector?: string } = {}): this {
+  watchMapped(type: ResourceType, map: (obj: KubeObject) => ObjectKey[], options: InformerScope = {}): this {
     const informer = this.#options.informers.informer(type, options);
     const enqueueAll = (obj: KubeObject): void => {
       for (const key of map(obj)) this.enqueue(key);

@@ -15,6 +15,7 @@ export {
   Controller,
   specOrMetadataChanged,
   type ControllerOptions,
+  type InformerScope,
   type InformerSource,
   type ReconcileObservation,
   type ReconcileOutcome,

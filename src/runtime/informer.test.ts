@@ -18,7 +18,7 @@ function listing(items: KubeObject[], rv: string) {
   return { metadata: { resourceVersion: rv }, items };
 }
 
-function setup(options: { namespaces?: string[]; stallTimeoutMs?: number; relistPeriodMs?: number } = {}) {
+function setup(options: { namespaces?: string[]; stallTimeoutMs?: number; relistPeriodMs?: number; metadataOnly?: boolean } = {}) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   let serverItems: KubeObject[] = [];
@@ -64,6 +64,18 @@ function setup(options: { namespaces?: string[]; stallTimeoutMs?: number; relist
 }
 
 describe('Informer', () => {
+  it('with metadataOnly keeps only apiVersion, kind and metadata, and still reports every change', async () => {
+    const t = setup({ metadataOnly: true });
+    const secret = (rv: string, key: string) => ({ ...obj('a', 's1', rv), data: { 'api-key': key }, type: 'Opaque' });
+    t.setServer([secret('5', 'c2VjcmV0LW9uZQ==')], '10');
+    t.informer.start();
+    await flushMicrotasks();
+    t.transport.openWatch?.send({ type: 'MODIFIED', object: secret('11', 'c2VjcmV0LXR3bw==') });
+    await flushMicrotasks();
+    expect(t.events).toEqual(['add a/s1@5', 'update s1 5->11']);
+    expect(t.informer.get({ namespace: 'a', name: 's1' })).toEqual(obj('a', 's1', '11'));
+  });
+
   it('lists, then watches from the list resourceVersion with bookmarks, and keeps the store current', async () => {
     const t = setup();
     t.setServer([obj('a', 'w1', '5')], '10');

@@ -21,6 +21,11 @@ export interface InformerOptions {
   /** Namespaces to watch, one watch each; undefined or empty: all namespaces with one watch. */
   namespaces?: readonly string[] | undefined;
   labelSelector?: string | undefined;
+  /**
+   * Keep only apiVersion, kind and metadata of each object (like a PartialObjectMetadata cache): for watches
+   * that only need to know *that* an object changed, e.g. Secrets, whose data then never sits in memory.
+   */
+  metadataOnly?: boolean | undefined;
   /** Full relist even when the watch looks healthy (catches anything a watch may have missed). Default 10 min. */
   relistPeriodMs?: number;
   /** No event and no bookmark for this long → the watch is presumed dead and restarted. Default 3 min (bookmarks come about every minute). */
@@ -276,7 +281,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
   }
 
-  #upsert(obj: T): void {
+  #upsert(item: T): void {
+    const obj = this.#options.metadataOnly ? ({ apiVersion: item.apiVersion, kind: item.kind, metadata: item.metadata } as T) : item;
     // managedFields are often the largest part of an object and no reconciler reads them (client-go's
     // TransformStripManagedFields does the same).
     if (obj.metadata && 'managedFields' in obj.metadata) delete (obj.metadata as { managedFields?: unknown }).managedFields;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import type { BackoffPolicy } from './backoff.ts';
-import { Controller, type ControllerOptions, type InformerSource } from './controller.ts';
+import { Controller, type ControllerOptions, type InformerScope, type InformerSource } from './controller.ts';
 import { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
 import { resourceTypeId, type KubeClient, type KubeObject, type ResourceType } from './kube-client.ts';
@@ -80,8 +80,8 @@ export class Manager implements InformerSource {
   }
 
   /** The shared informer for `type` (created on first use; started if the manager runs). */
-  informer<T extends KubeObject>(type: ResourceType, options: { labelSelector?: string } = {}): Informer<T> {
-    const id = `${resourceTypeId(type)}?${options.labelSelector ?? ''}`;
+  informer<T extends KubeObject>(type: ResourceType, options: InformerScope = {}): Informer<T> {
+    const id = `${resourceTypeId(type)}?${options.labelSelector ?? ''}${options.metadataOnly ? '#metadata' : ''}`;
     let informer = this.#informers.get(id);
     if (!informer) {
       informer = new Informer({
@@ -91,6 +91,7 @@ export class Manager implements InformerSource {
         log: this.log,
         namespaces: this.#options.namespaces,
         labelSelector: options.labelSelector,
+        metadataOnly: options.metadataOnly,
         ...this.#options.informers,
         ...(this.#options.random ? { random: this.#options.random } : {}),
       });
