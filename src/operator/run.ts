@@ -125,6 +125,9 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
     stop: () => {
       stopping ??= (async () => {
         await manager.stop();
+        // Reconciles cut off at the shutdown deadline may still have calls queued or operation waits
+        // polling; without this they would go on sending to Neon (on closed connections) after stop.
+        scheduler.close();
         await observability?.close();
         await accounts.close();
       })();

@@ -22,19 +22,24 @@ import {
   type Suite,
 } from './fixture.ts';
 
-/** 15 % of all requests fail, on every route; a failed mutation was applied half of the time. */
+/**
+ * 15 % of all requests fail, on every route; a failed mutation was applied half of the time. To hunt
+ * for new failures, E2E_FAULT_SEED and E2E_FAULT_SCALE (a multiplier of the rates) vary the run.
+ */
+const SCALE = Number(process.env['E2E_FAULT_SCALE'] ?? 1);
 const FAULTS: FaultConfig = {
-  rate429: 0.03,
-  rate500: 0.03,
-  rate503: 0.04,
-  rate524: 0.03,
-  resetRate: 0.02,
+  rate429: 0.03 * SCALE,
+  rate500: 0.03 * SCALE,
+  rate503: 0.04 * SCALE,
+  rate524: 0.03 * SCALE,
+  resetRate: 0.02 * SCALE,
   appliedBeforeFailure: 0.5,
   latencyMs: 2,
   latencyJitterMs: 25,
 };
-const SEED = 4242;
-const READY_MS = 120_000;
+const SEED = Number(process.env['E2E_FAULT_SEED'] ?? 4242);
+const READY_MS = 90_000;
+const TEST_MS = 200_000;
 
 const CREATE_ROUTES = [
   'POST /projects',
@@ -94,15 +99,34 @@ describe('operator: faults cost time, never data', () => {
     phaseStart = suite.emulator.requests.length;
   }
 
+  /** Operators stopped, with how many calls their scheduler had made when stop() returned. */
+  const stopped: Array<{ scheduler: { stats(): SchedulerStats }; calls: number }> = [];
+  const callsOf = (s: SchedulerStats) => Object.values(s.requests).reduce((a, r) => a + r.count, 0);
+
   async function restartOperator(): Promise<void> {
-    if (suite.operator) statsOfStopped.push(suite.operator.scheduler.stats());
+    const old = suite.operator;
     await suite.stopOperator();
+    if (old) {
+      statsOfStopped.push(old.scheduler.stats());
+      stopped.push({ scheduler: old.scheduler, calls: callsOf(old.scheduler.stats()) });
+    }
     await suite.startOperator({ resyncPeriodMs: 20_000, waitingRequeueMs: 5_000 });
     restarts++;
   }
 
+  /** Waits for all of them; on a timeout the error lists every object's Ready condition. */
   async function allReady(names: Array<[string, string]>): Promise<void> {
-    for (const [kind, name] of names) await waitReady(suite, kind, name, READY_MS);
+    try {
+      await Promise.all(names.map(([kind, name]) => waitReady(suite, kind, name, READY_MS)));
+    } catch (err) {
+      const states: string[] = [];
+      for (const [kind, name] of names) {
+        const o = await get(kind, name);
+        const c = readyCondition(o);
+        states.push(`${kind} ${name}: gen ${o?.metadata?.generation} ${c?.status} ${c?.reason} (${c?.observedGeneration}) ${c?.message}`);
+      }
+      throw new Error(`${(err as Error).message}\n${states.join('\n')}`);
+    }
   }
 
   beforeAll(async () => {
@@ -125,7 +149,7 @@ describe('operator: faults cost time, never data', () => {
     if (suite) {
       const c = suite.emulator.counters();
       const sum = (k: keyof SchedulerStats) => statsOfStopped.reduce((s, x) => s + (x[k] as number), 0);
-      const calls = statsOfStopped.reduce((s, x) => s + Object.values(x.requests).reduce((a, r) => a + r.count, 0), 0);
+      const calls = statsOfStopped.reduce((s, x) => s + callsOf(x), 0);
       console.log(
         JSON.stringify(
           {
@@ -195,7 +219,7 @@ describe('operator: faults cost time, never data', () => {
     expect(snapshot(bystander)).toEqual(bystanderBefore);
     expect(suite.emulator.specViolations()).toEqual([]);
     endPhase('apply');
-  });
+  }, TEST_MS);
 
   it('spec changes, a database rename and a password rotation under faults reach Neon; the Secret stays valid', async () => {
     const ns = suite.namespace;
@@ -236,7 +260,7 @@ describe('operator: faults cost time, never data', () => {
     expect(new URL(secret?.['uri'] ?? '').pathname).toBe('/app_v2');
     expect(snapshot(bystander)).toEqual(bystanderBefore);
     endPhase('changes');
-  });
+  }, TEST_MS);
 
   it('the operator restarted again and again mid-convergence under faults creates nothing twice', async () => {
     const ns = suite.namespace;
@@ -295,7 +319,7 @@ describe('operator: faults cost time, never data', () => {
     expect(ours()).toHaveLength(2);
     expect(snapshot(bystander)).toEqual(bystanderBefore);
     endPhase('restarts');
-  });
+  }, TEST_MS);
 
   it('deleting everything under faults removes what is Delete, keeps what is Retain, touches nothing else', async () => {
     const ns = suite.namespace;
@@ -317,6 +341,8 @@ describe('operator: faults cost time, never data', () => {
     expect([...keep.branches.keys()].sort()).toEqual([keepMainId, keptId].sort());
     expect(snapshot(bystander)).toEqual(bystanderBefore);
     expect(suite.emulator.specViolations()).toEqual([]);
+    // A stopped operator sent nothing more: no call queued or operation wait outlived its stop().
+    expect(stopped.map((x) => callsOf(x.scheduler.stats()))).toEqual(stopped.map((x) => x.calls));
     endPhase('delete');
-  });
+  }, TEST_MS);
 });
