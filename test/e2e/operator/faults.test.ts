@@ -162,6 +162,8 @@ describe('operator: faults cost time, never data', () => {
             operator423sSeen: sum('locked'),
             operatorOutcomeUnknown: sum('outcomeUnknown'),
             emulatorTotal: c.total,
+            // Mutations Neon applied whose answer the operator never got: the case adoption must handle.
+            mutationsAppliedAnswerLost: suite.emulator.requests.filter((r) => r.method !== 'GET' && r.applied && (r.fault === '500' || r.fault === '524' || r.fault === 'reset')).length,
             emulatorByStatus: c.byStatus,
             appliedCreates: Object.fromEntries(CREATE_ROUTES.map((r) => [r, c.applied[r] ?? 0])),
             phases,
@@ -271,6 +273,9 @@ describe('operator: faults cost time, never data', () => {
       obj('NeonRole', 'feature-app', ns, { branchRef: { name: 'feature' }, name: 'feature_app', secret: { name: 'feature-db' }, databaseRef: { name: 'feature' }, endpointRef: { name: 'feature-rw' } }),
       obj('NeonDatabase', 'feature', ns, { branchRef: { name: 'feature' }, name: 'feature', ownerRef: { name: 'feature-app' } }),
     ];
+    // Heavier on the creates here: answers lost after Neon applied them are what restarts must not turn
+    // into duplicates (the other routes keep no faults during this phase).
+    suite.emulator.setFaults({ ...FAULTS, rate500: 0.1 * SCALE, rate524: 0.1 * SCALE, resetRate: 0.1 * SCALE, routes: CREATE_ROUTES });
     const appliedCreates = () => CREATE_ROUTES.reduce((s, r) => s + (suite.emulator.counters().applied[r] ?? 0), 0);
     let seen = appliedCreates();
     await Promise.all(fresh.map((o) => suite.kube.create(typeOfKind(o.kind), o)));
@@ -318,6 +323,7 @@ describe('operator: faults cost time, never data', () => {
     expect((await getSecretData(suite, 'demo-connection'))?.['password']).toBe(main.roles.get('neondb_owner')?.password);
     expect(ours()).toHaveLength(2);
     expect(snapshot(bystander)).toEqual(bystanderBefore);
+    suite.emulator.setFaults(FAULTS);
     endPhase('restarts');
   }, TEST_MS);
 
