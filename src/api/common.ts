@@ -26,6 +26,14 @@ export function localRef(kind: string, meaning: string) {
 }
 export type LocalRef = z.output<ReturnType<typeof localRef>>;
 
+/** The connection Secret an object writes (NeonProject, NeonRole): only its name is chosen by the user. */
+export function connectionSecretSchema(meaning: string) {
+  return z
+    .object({ name: objectNameSchema.optional().describe('Name of the Secret. Default: <metadata.name>-connection.') })
+    .optional()
+    .describe(meaning);
+}
+
 export const secretKeyRefSchema = z
   .object({
     name: objectNameSchema.describe('Name of the Secret in the same namespace as this object.'),

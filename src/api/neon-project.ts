@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   autoscalingSchema,
+  connectionSecretSchema,
   deletionPolicySchema,
   neonIdSchema,
   postgresNameSchema,
@@ -136,18 +137,7 @@ export const neonProjectSpecSchema = withRules(
         })
         .optional()
         .describe('The database created with the project. Immutable.'),
-      secret: z
-        .object({
-          name: z
-            .string()
-            .min(1)
-            .max(253)
-            .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
-            .optional()
-            .describe('Name of the Secret. Default: <metadata.name>-connection.'),
-        })
-        .optional()
-        .describe("The Secret with the default role's connection details to the default database and compute."),
+      secret: connectionSecretSchema("The Secret with the default role's connection details to the default database and compute."),
       apiKeySecretRef: secretKeyRefSchema
         .optional()
         .describe(

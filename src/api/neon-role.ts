@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   branchTargetRules,
   branchTargetShape,
+  connectionSecretSchema,
   deletionPolicySchema,
   localRef,
   neonIdSchema,
@@ -20,22 +21,11 @@ export const neonRoleSpecSchema = withRules(
       name: postgresNameSchema
         .optional()
         .describe('Name of the Postgres role (at most 63 bytes). Default: metadata.name. Immutable.'),
-      secret: z
-        .object({
-          name: z
-            .string()
-            .min(1)
-            .max(253)
-            .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
-            .optional()
-            .describe('Name of the Secret. Default: <metadata.name>-connection.'),
-        })
-        .optional()
-        .describe(
-          'The Secret the operator writes with the connection details (host, pooled-host, port, dbname, username, ' +
-            'password, uri, pooled-uri, jdbc-uri, pgpass, DATABASE_URL). It is owned by this NeonRole. ' +
-            `Annotate the NeonRole with ${ROTATE_PASSWORD_ANNOTATION}=<any new value> to rotate the password.`,
-        ),
+      secret: connectionSecretSchema(
+        'The Secret the operator writes with the connection details (host, pooled-host, port, dbname, username, ' +
+          'password, uri, pooled-uri, jdbc-uri, pgpass, DATABASE_URL). It is owned by this NeonRole. ' +
+          `Annotate the NeonRole with ${ROTATE_PASSWORD_ANNOTATION}=<any new value> to rotate the password.`,
+      ),
       databaseRef: localRef(
         'NeonDatabase',
         'The database the Secret connects to, as a NeonDatabase in the same namespace. Set exactly one of databaseRef or databaseName.',
