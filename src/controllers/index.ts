@@ -47,7 +47,8 @@ export function apiKeySecretKeys(obj: KubeObject): ObjectKey[] {
   const named = (ref: unknown): ObjectKey[] => {
     if (typeof ref !== 'object' || ref === null) return [];
     const { name, namespace: ns } = ref as { name?: unknown; namespace?: unknown };
-    return typeof name === 'string' ? [{ namespace: typeof ns === 'string' ? ns : namespace, name }] : [];
+    // A key in another namespace is never used (isForeignRecord), so its Secret is not watched for the object.
+    return typeof name === 'string' && (ns === undefined || ns === namespace) ? [{ namespace, name }] : [];
   };
   const { spec, status } = obj as { spec?: { apiKeySecretRef?: unknown }; status?: { apiKeySecretRef?: unknown } };
   return [...named(spec?.apiKeySecretRef), ...named(status?.apiKeySecretRef)];

@@ -90,6 +90,7 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
     resyncJitter: config.resyncJitter,
     concurrency: config.concurrency,
     waitingRequeueMs: config.waitingRequeueMs,
+    allowedProjects: config.allowedProjects,
   });
   metrics.bindManager(manager);
   const done = manager.run();
