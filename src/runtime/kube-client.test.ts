@@ -39,6 +39,21 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
 };
 
 describe('httpTransport + KubeClient', () => {
+  it('reuses one connection pool for the API server instead of a new one per request', async () => {
+    route = (_req, _body, res) => json(res, 200, { metadata: { name: 'w' } });
+    let connections = 0;
+    const count = (): void => void connections++;
+    server.on('connection', count);
+    try {
+      for (let i = 0; i < 20; i++) await client.get(widgets, { namespace: 'ns', name: 'w' });
+    } finally {
+      server.off('connection', count);
+    }
+    // Sequential requests reuse kept-alive connections of one pool: a couple at most, where a pool per request
+    // (client-node's applySecurityAuthentication builds one each time) opens one connection per request.
+    expect(connections).toBeLessThanOrEqual(2);
+  });
+
   it('sends patches with the content type they are, and server-side apply with fieldManager and force', async () => {
     seen.length = 0;
     route = (_req, body, res) => json(res, 200, JSON.parse(body));

@@ -283,12 +283,25 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     return cluster.server;
   };
+  // client-node builds a new connection pool (undici Agent) on every applySecurityAuthentication, so using
+  // each one would open fresh connections per request and leave idle pools behind. One pool per cluster and
+  // user of the kubeconfig is kept and reused; the per-request one, never connected, is dropped.
+  type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+  const pools = new Map<string, Dispatcher>();
+  const poolFor = (fresh: Dispatcher | undefined): Dispatcher | undefined => {
+    if (!fresh) return undefined;
+    const id = JSON.stringify([kubeConfig.getCurrentCluster(), kubeConfig.getCurrentUser()]);
+    const pool = pools.get(id);
+    if (pool) return pool;
+    pools.set(id, fresh);
+    return fresh;
+  };
   const prepare = async (method: HttpMethod, url: URL) => {
     const ctx = new RequestContext(url.toString(), method);
     await kubeConfig.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
     if (options.userAgent) headers['user-agent'] = options.userAgent;
-    return { headers, dispatcher: ctx.getDispatcher() };
+    return { headers, dispatcher: poolFor(ctx.getDispatcher()) };
   };
   return {
     async request(req) {
