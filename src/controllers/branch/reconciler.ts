@@ -7,7 +7,7 @@ import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import type { ApiKeyRef } from '../shared/neon-accounts.ts';
 import { clientForCleanup, keyRef, resolveBranchRef, resolveProjectRef, specKeyRef } from '../shared/references.ts';
-import { assertProjectReachable } from '../shared/tenancy.ts';
+import { assertProjectReachable, isProjectReachable } from '../shared/tenancy.ts';
 import { announceFound, keepsResource } from '../shared/ownership.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 
@@ -124,6 +124,9 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       if (!projectId) return { done: true };
       const o = { signal: ctx.signal };
       const namespace = b.metadata.namespace ?? '';
+      // Nothing recorded: a create may have landed unrecorded, but only in a project the tenancy rule let the
+      // branch reach; any other project is not even looked at.
+      if (!b.status?.projectId && !isProjectReachable(deps, namespace, projectId, keyRef(namespace, b.spec.apiKeySecretRef))) return { done: true };
       const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, b.spec), b.status, projectId, ctx.signal);
       let listed: { branches: Branch[]; annotations: Record<string, Annotation> };
       try {

@@ -74,3 +74,14 @@ export function assertProjectReachable(deps: ControllerDeps, namespace: string, 
       `account with apiKeySecretRef, or ask the operator's administrator to allow it (--allowed-projects ${namespace}/${projectId}).`,
   );
 }
+
+/** The same rule as a boolean, for cleanup: what the rule refuses was never reached, so there is nothing of it to delete. */
+export function isProjectReachable(deps: ControllerDeps, namespace: string, projectId: string, account: ApiKeyRef | undefined): boolean {
+  try {
+    assertProjectReachable(deps, namespace, projectId, account);
+    return true;
+  } catch (err) {
+    if (err instanceof NotReadyError) return false;
+    throw err;
+  }
+}

@@ -83,7 +83,7 @@ describe('operator: tenant boundaries between namespaces', () => {
 
     await create(teamB, 'NeonBranch', 'intruder', { projectId });
     await create(teamB, 'NeonProject', 'intruder', { projectId });
-    await create(teamB, 'NeonRole', 'owner', { projectId, branchId, name: roleName });
+    await create(teamB, 'NeonRole', 'owner', { projectId, branchId, name: roleName, databaseName });
     await create(teamB, 'NeonDatabase', 'db', { projectId, branchId, name: databaseName, ownerName: roleName });
     for (const kind of ['NeonBranch', 'NeonProject']) {
       const c = await waitReason(teamB, kind, 'intruder', 'ProjectNotAllowed');
@@ -125,9 +125,9 @@ describe('operator: tenant boundaries between namespaces', () => {
     const projectId = String(a?.status?.['projectId']);
     const roleName = String(a?.status?.['defaultRoleName']);
     const databaseName = String(a?.status?.['defaultDatabaseName']);
-    await create(teamA, 'NeonRole', 'default-owner', { projectRef: { name: 'a' }, name: roleName });
+    await create(teamA, 'NeonRole', 'default-owner', { projectRef: { name: 'a' }, name: roleName, databaseName });
     await create(teamA, 'NeonDatabase', 'default-db', { projectRef: { name: 'a' }, name: databaseName, ownerName: roleName });
-    await create(teamA, 'NeonRole', 'app', { projectRef: { name: 'a' } });
+    await create(teamA, 'NeonRole', 'app', { projectRef: { name: 'a' }, databaseName });
     for (const [kind, name] of [['NeonRole', 'default-owner'], ['NeonDatabase', 'default-db']] as const) {
       const obj = await waitReadyIn(teamA, kind, name);
       expect(obj?.status?.['origin']).toBe('Adopted');
