@@ -9,6 +9,7 @@ import {
   objectKeyString,
   parseObjectKey,
   ReferenceIndex,
+  readableStateChanged,
   specOrMetadataChanged,
   type Controller,
   type KubeObject,
@@ -113,24 +114,24 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
   project.watchOwned(coreResources.secret, { labelSelector: MANAGED_SECRET_SELECTOR, controllerOnly: true });
 
   const branch = add('neonbranch', branchReconciler(deps));
-  branch.watchReferences(resourceTypes.project, (b) => refs(b, specOf<NeonBranch>(b).projectRef));
-  branch.watchReferences(resourceTypes.branch, (b) => refs(b, specOf<NeonBranch>(b).parentRef));
+  branch.watchReferences(resourceTypes.project, (b) => refs(b, specOf<NeonBranch>(b).projectRef), readableStateChanged);
+  branch.watchReferences(resourceTypes.branch, (b) => refs(b, specOf<NeonBranch>(b).parentRef), readableStateChanged);
 
   const endpoint = add('neonendpoint', endpointReconciler(deps));
-  endpoint.watchReferences(resourceTypes.project, (e) => refs(e, specOf<NeonEndpoint>(e).projectRef));
-  endpoint.watchReferences(resourceTypes.branch, (e) => refs(e, specOf<NeonEndpoint>(e).branchRef));
+  endpoint.watchReferences(resourceTypes.project, (e) => refs(e, specOf<NeonEndpoint>(e).projectRef), readableStateChanged);
+  endpoint.watchReferences(resourceTypes.branch, (e) => refs(e, specOf<NeonEndpoint>(e).branchRef), readableStateChanged);
 
   const role = add('neonrole', roleReconciler(deps));
-  role.watchReferences(resourceTypes.project, (r) => refs(r, specOf<NeonRole>(r).projectRef));
-  role.watchReferences(resourceTypes.branch, (r) => refs(r, specOf<NeonRole>(r).branchRef));
-  role.watchReferences(resourceTypes.endpoint, (r) => refs(r, specOf<NeonRole>(r).endpointRef));
-  role.watchReferences(resourceTypes.database, (r) => refs(r, specOf<NeonRole>(r).databaseRef));
+  role.watchReferences(resourceTypes.project, (r) => refs(r, specOf<NeonRole>(r).projectRef), readableStateChanged);
+  role.watchReferences(resourceTypes.branch, (r) => refs(r, specOf<NeonRole>(r).branchRef), readableStateChanged);
+  role.watchReferences(resourceTypes.endpoint, (r) => refs(r, specOf<NeonRole>(r).endpointRef), readableStateChanged);
+  role.watchReferences(resourceTypes.database, (r) => refs(r, specOf<NeonRole>(r).databaseRef), readableStateChanged);
   role.watchOwned(coreResources.secret, { labelSelector: MANAGED_SECRET_SELECTOR, controllerOnly: true });
 
   const database = add('neondatabase', databaseReconciler(deps));
-  database.watchReferences(resourceTypes.project, (d) => refs(d, specOf<NeonDatabase>(d).projectRef));
-  database.watchReferences(resourceTypes.branch, (d) => refs(d, specOf<NeonDatabase>(d).branchRef));
-  database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef));
+  database.watchReferences(resourceTypes.project, (d) => refs(d, specOf<NeonDatabase>(d).projectRef), readableStateChanged);
+  database.watchReferences(resourceTypes.branch, (d) => refs(d, specOf<NeonDatabase>(d).branchRef), readableStateChanged);
+  database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef), readableStateChanged);
 
   for (const controller of [project, branch, endpoint, role, database]) watchApiKeySecrets(controller);
 

@@ -13,6 +13,7 @@ export {
 export {
   apiGroupOf,
   Controller,
+  readableStateChanged,
   specOrMetadataChanged,
   type ControllerOptions,
   type InformerScope,

@@ -78,6 +78,14 @@ describe('operator: tenant boundaries between namespaces', () => {
     const branchId = String(a?.status?.['defaultBranchId']);
     const roleName = String(a?.status?.['defaultRoleName']);
     const databaseName = String(a?.status?.['defaultDatabaseName']);
+    // team-a's own passes are over (no request for a second) before team-b's objects arrive.
+    let seen = -1;
+    await eventually('the operator idle', async () => {
+      const now = suite.emulator.requests.length;
+      const idle = now === seen;
+      seen = now;
+      return idle ? true : undefined;
+    }, 60_000, 1_000);
     const requestsBefore = suite.emulator.requests.length;
     const touchesA = () => suite.emulator.requests.slice(requestsBefore).filter((r) => r.path.includes(projectId));
 
