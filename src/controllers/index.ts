@@ -37,8 +37,8 @@ export const MANAGED_SECRET_SELECTOR = 'app.kubernetes.io/managed-by=neon-operat
  * The Secrets watched for API key changes: every Secret of the watched namespaces except the connection
  * Secrets the operator writes (cached by their own informer) and Helm's release records (`owner=helm`, the
  * largest Secrets of many namespaces, never an API key). API key Secrets carry no label of ours, so a
- * label cannot narrow this further; the namespace scope is the operator's watched namespaces, where the
- * chart grants list and watch on Secrets anyway.
+ * label cannot narrow this further; the namespace scope is the operator's watched namespaces, and the watch
+ * is metadata only.
  */
 export const API_KEY_SECRET_SELECTOR = 'app.kubernetes.io/managed-by!=neon-operator,owner!=helm';
 
@@ -66,8 +66,8 @@ function watchApiKeySecrets(controller: Controller): void {
   controller.informer.on({ add: track, update: (_old, obj) => track(obj), delete: (obj) => index.delete(objectKeyString(keyOf(obj))) });
   controller.watchMapped(coreResources.secret, (secret) => index.dependentsOf(objectKeyString(keyOf(secret))).map(parseObjectKey), {
     labelSelector: API_KEY_SECRET_SELECTOR,
-    // Only the fact that a Secret changed matters here (the reconcile reads the key fresh), so no Secret's
-    // data is ever held in this cache.
+    // Only the fact that a Secret changed matters here (the reconcile reads the key fresh by name), so the
+    // API server sends metadata only: this watch never receives a Secret's data.
     metadataOnly: true,
   });
 }

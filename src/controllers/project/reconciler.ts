@@ -1,7 +1,7 @@
 import { parseNeonProject, type NeonProject, type PendingCreate } from '../../api/index.ts';
 import type { CreatedProjectResponse, NeonClient, Project } from '../../neon/index.ts';
 import { toKubeTime } from '../../runtime/index.ts';
-import { assertSecretOwned, deleteOldSecret, readSecret, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
+import { assertSecretOwned, deleteOldSecret, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
@@ -129,7 +129,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           await ctx.saveStatus({ projectId: project.id, origin, pendingCreate: undefined });
         } else {
           const secretName = secretNameOf(p);
-          assertSecretOwned(await readSecret(deps, p.metadata.namespace ?? '', secretName, signal), { name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } });
+          assertSecretOwned(await readSecretMetadata(deps, p.metadata.namespace ?? '', secretName, signal), { name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } });
           await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
           created = await client.createProject(projectCreateInput(p.spec, name), o);
           project = created.project;

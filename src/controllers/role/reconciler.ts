@@ -1,6 +1,6 @@
 import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
-import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
+import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { ConflictError } from '../../neon/index.ts';
@@ -57,7 +57,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const writeSecret = (password: string, current?: SecretObject) =>
         writeConnectionSecret(deps, { namespace, name: secretName, owner: { type: resourceTypes.role, object: ctx.raw }, current }, info(password), signal);
 
-      assertSecretOwned(await readSecret(deps, namespace, secretName, signal), { name: secretName, owner: { type: resourceTypes.role, object: ctx.raw } });
+      assertSecretOwned(await readSecretMetadata(deps, namespace, secretName, signal), { name: secretName, owner: { type: resourceTypes.role, object: ctx.raw } });
       const roles = await client.listRoles(projectId, branchId, o);
       const existing = roles.find((x) => x.name === roleName);
       const exists = existing !== undefined;
