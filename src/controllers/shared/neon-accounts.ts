@@ -45,6 +45,8 @@ export interface NeonAccountsOptions {
   defaultApiKey: string | undefined;
   clock: Clock;
   log: Logger;
+  /** How long a read of a project is shared with identical reads (NeonClientOptions.readFreshMs). */
+  readFreshMs?: number;
 }
 
 /**
@@ -108,6 +110,7 @@ export class NeonAccounts {
         baseUrl: this.#options.baseUrl,
         clock: this.#options.clock,
         logger: this.#options.log,
+        ...(this.#options.readFreshMs !== undefined ? { readFreshMs: this.#options.readFreshMs } : {}),
       });
       this.#byKeyHash.set(hash, client);
     }
