@@ -2,7 +2,7 @@
  * The operator's controllers: one per kind, wired to a runtime Manager. This is the only place where the
  * Kubernetes runtime and the Neon client meet.
  */
-import type { NeonBranch, NeonDatabase, NeonEndpoint, NeonRole } from '../api/index.ts';
+import { ROTATE_PASSWORD_ANNOTATION, type NeonBranch, type NeonDatabase, type NeonEndpoint, type NeonRole } from '../api/index.ts';
 import {
   coreResources,
   keyOf,
@@ -24,6 +24,7 @@ import { roleReconciler } from './role/reconciler.ts';
 import type { ControllerDeps } from './shared/deps.ts';
 import { frameReconciler, type KindReconciler } from './shared/frame.ts';
 import { resourceTypes } from './shared/kinds.ts';
+import { isReady } from './shared/references.ts';
 
 export type { ControllerDeps } from './shared/deps.ts';
 export { NeonAccounts, type ApiKeyRef, type NeonAccountsOptions } from './shared/neon-accounts.ts';
@@ -72,6 +73,17 @@ function watchApiKeySecrets(controller: Controller): void {
   });
 }
 
+/**
+ * Needs no work now: Ready for its current generation, not being deleted, and no password rotation asked
+ * for and not yet done. Such objects found at start are re-observed spread over the resync period.
+ */
+export function settledAtStart(obj: KubeObject): boolean {
+  const o = obj as KubeObject & { status?: { conditions?: never[]; passwordRotation?: { request?: string } } };
+  if (!isReady({ metadata: o.metadata ?? {}, status: o.status })) return false;
+  const rotate = o.metadata?.annotations?.[ROTATE_PASSWORD_ANNOTATION];
+  return rotate === undefined || rotate === o.status?.passwordRotation?.request;
+}
+
 export interface RegisteredControllers {
   project: Controller;
   branch: Controller;
@@ -107,6 +119,7 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
       resyncPeriodMs: deps.resyncPeriodMs,
       resyncJitter: deps.resyncJitter,
       updatePredicate: specOrMetadataChanged,
+      settled: settledAtStart,
       log: deps.log,
     });
 

@@ -20,7 +20,10 @@ const branch = (name: string, rv: string, extra: Partial<Branch['metadata']> = {
   spec: { project },
 });
 
-function setup(reconcile: (key: ObjectKey, calls: number) => Promise<ReconcileResult>, extra: { resyncPeriodMs?: number; predicate?: boolean } = {}) {
+function setup(
+  reconcile: (key: ObjectKey, calls: number) => Promise<ReconcileResult>,
+  extra: { resyncPeriodMs?: number; predicate?: boolean; settled?: (b: Branch) => boolean } = {},
+) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   const initial = new Map<string, KubeObject[]>();
@@ -51,6 +54,7 @@ function setup(reconcile: (key: ObjectKey, calls: number) => Promise<ReconcileRe
     onReconciled: (o) => outcomes.push(o.outcome),
     ...(extra.resyncPeriodMs ? { resyncPeriodMs: extra.resyncPeriodMs } : {}),
     ...(extra.predicate ? { updatePredicate: specOrMetadataChanged } : {}),
+    ...(extra.settled ? { settled: extra.settled } : {}),
   });
   const watchOf = (type: ResourceType) => transport.watches.filter((w) => w.path === resourcePath(type) && !w.closed).at(-1);
   const start = async () => {
@@ -174,6 +178,23 @@ describe('Controller', () => {
     expect(await send('MODIFIED', project('4', { projectId: 'x', conditions: [{ ...notReady, status: 'True' }] }))).toEqual(['ns/b1']);
     expect(await send('MODIFIED', project('5', { projectId: 'x', conditions: [{ ...notReady, status: 'True', message: 'c' }] }))).toEqual([]);
     expect(await send('MODIFIED', project('6', { projectId: 'x', conditions: [{ ...notReady, status: 'True', message: 'c' }] }, 2))).toEqual(['ns/b1']);
+  });
+
+  it('at start, serves the objects that need work first and spreads the settled ones over the resync period', async () => {
+    const settled = (b: Branch) => b.metadata?.name?.startsWith('ready') ?? false;
+    const t = setup(async () => undefined, { resyncPeriodMs: 60_000, settled });
+    t.initial.set(resourcePath(branches), [branch('ready-1', '1'), branch('new-1', '2'), branch('ready-2', '3'), branch('new-2', '4')]);
+    await t.start();
+    expect(t.keys.sort()).toEqual(['ns/new-1', 'ns/new-2']);
+    // random() is 0.5: the settled ones come half a period later, then resync as usual.
+    await t.clock.advance(29_999);
+    expect(t.keys).toHaveLength(2);
+    await t.clock.advance(1);
+    expect(t.keys.slice(2).sort()).toEqual(['ns/ready-1', 'ns/ready-2']);
+    // An object created after the first list is served at once, settled or not.
+    t.watchOf(branches)?.send({ type: 'ADDED', object: branch('ready-3', '9') });
+    await flushMicrotasks();
+    expect(t.keys.at(-1)).toBe('ns/ready-3');
   });
 
   it('stop() lets the in-flight reconcile finish and takes no more work', async () => {

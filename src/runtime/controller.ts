@@ -50,6 +50,13 @@ export interface ControllerOptions<T extends KubeObject> {
   resyncJitter?: number;
   /** Filter for primary-object updates; default: every update queues. See `specOrMetadataChanged`. */
   updatePredicate?: UpdatePredicate<T>;
+  /**
+   * True for an object that needs no work now (e.g. Ready for its current generation). Objects the informer's
+   * first list brings that are settled are queued at a random time within the resync period instead of at
+   * once, so a start or restart serves first the objects that need work and re-observes the rest spread out,
+   * never all at once. Needs resyncPeriodMs.
+   */
+  settled?: (obj: T) => boolean;
   random?: () => number;
   onReconciled?: (observation: ReconcileObservation) => void;
 }
@@ -122,7 +129,14 @@ export class Controller<T extends KubeObject = KubeObject> {
     const predicate = options.updatePredicate;
     this.#unsubscribe.push(
       this.informer.on({
-        add: (obj) => this.enqueue(keyOf(obj)),
+        add: (obj) => {
+          const period = options.resyncPeriodMs;
+          if (period && options.settled && !this.informer.hasSynced() && options.settled(obj)) {
+            this.queue.addAfter(objectKeyString(keyOf(obj)), Math.round(period * (options.random ?? Math.random)()));
+          } else {
+            this.enqueue(keyOf(obj));
+          }
+        },
         update: (oldObj, newObj) => {
           if (!predicate || predicate(oldObj, newObj)) this.enqueue(keyOf(newObj));
         },

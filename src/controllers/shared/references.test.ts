@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../clock.ts';
 import { NotFoundError, type NeonClient } from '../../neon/index.ts';
 import type { KubeClient } from '../../runtime/index.ts';
-import { apiKeySecretKeys } from '../index.ts';
+import { apiKeySecretKeys, settledAtStart } from '../index.ts';
 import type { ControllerDeps } from './deps.ts';
 import type { ApiKeyRef, NeonAccounts } from './neon-accounts.ts';
 import { NotReadyError } from './not-ready.ts';
@@ -115,5 +115,20 @@ describe('apiKeySecretKeys', () => {
       } as never),
     ).toEqual([{ namespace: 'ns', name: 'before' }]);
     expect(apiKeySecretKeys({ metadata: { namespace: 'ns', name: 'b' }, spec: { projectRef: { name: 'p' } } } as never)).toEqual([]);
+  });
+});
+
+describe('settledAtStart', () => {
+  const ready = (_generation: number, observed: number) => ({ type: 'Ready', status: 'True', reason: 'Ready', message: '', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: observed });
+  it('only an object Ready for its generation, not being deleted, with no rotation pending, can wait for its resync', () => {
+    const obj = (metadata: Record<string, unknown>, status: Record<string, unknown>) => ({ metadata: { name: 'r', namespace: 'ns', generation: 2, ...metadata }, status }) as never;
+    expect(settledAtStart(obj({}, { conditions: [ready(2, 2)] }))).toBe(true);
+    expect(settledAtStart(obj({}, { conditions: [ready(2, 1)] }))).toBe(false);
+    expect(settledAtStart(obj({}, { conditions: [{ ...ready(2, 2), status: 'False' }] }))).toBe(false);
+    expect(settledAtStart(obj({}, {}))).toBe(false);
+    expect(settledAtStart(obj({ deletionTimestamp: '2026-01-01T00:00:00Z' }, { conditions: [ready(2, 2)] }))).toBe(false);
+    const rotate = { annotations: { 'neon-operator.dev/rotate-password': 'r2' } };
+    expect(settledAtStart(obj(rotate, { conditions: [ready(2, 2)], passwordRotation: { request: 'r1' } }))).toBe(false);
+    expect(settledAtStart(obj(rotate, { conditions: [ready(2, 2)], passwordRotation: { request: 'r2' } }))).toBe(true);
   });
 });
