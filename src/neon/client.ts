@@ -74,8 +74,9 @@ export interface NeonClientOptions {
   /** Time for one attempt to get its complete answer. Default 30 s. */
   requestTimeoutMs?: number;
   /**
-   * How long an answer to a read of a project serves identical reads (ReadCoalescer), unless something
-   * changed the project meanwhile. Default 0: only reads in flight are shared.
+   * Share reads of a project between callers (ReadCoalescer): identical reads in flight are joined, and an
+   * answer serves identical reads for this long unless something changed the project meanwhile (0: only
+   * reads in flight). Default: undefined, every call is sent.
    */
   readFreshMs?: number;
 }
@@ -233,7 +234,7 @@ export class NeonClient implements OperationsSource {
   readonly #scheduler: NeonScheduler;
   readonly #http: NeonHttp;
   readonly #ownedDispatcher: Dispatcher | undefined;
-  readonly #reads: ReadCoalescer;
+  readonly #reads: ReadCoalescer | undefined;
 
   constructor(options: NeonClientOptions) {
     if (!options.apiKey) throw new Error('NeonClient needs an API key');
@@ -251,7 +252,7 @@ export class NeonClient implements OperationsSource {
       userAgent: options.userAgent ?? `neon-operator/${OPERATOR_VERSION}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     });
-    this.#reads = new ReadCoalescer({ clock: options.clock ?? systemClock, freshMs: options.readFreshMs ?? 0 });
+    this.#reads = options.readFreshMs !== undefined ? new ReadCoalescer({ clock: options.clock ?? systemClock, freshMs: options.readFreshMs }) : undefined;
     this.#scheduler.registerAccount(this.account, this);
   }
 
@@ -630,7 +631,7 @@ export class NeonClient implements OperationsSource {
       return await this.#scheduler.waitForOperations(this.account, projectId, operations, o?.signal);
     } finally {
       // Their end changed the project (a branch ready, a compute started): earlier reads are stale.
-      this.#reads.invalidate(projectId);
+      this.#reads?.invalidate(projectId);
     }
   }
 
@@ -655,7 +656,7 @@ export class NeonClient implements OperationsSource {
 
   /** A read; one of a project (not a password) is shared with identical reads through the ReadCoalescer. */
   #read<S extends z.ZodType>(c: Call<S>, o?: CallOptions, shared = true): Promise<z.infer<S>> {
-    if (!shared || c.projectId === undefined) return this.#run(c, 'read', false, o) as Promise<z.infer<S>>;
+    if (!shared || !this.#reads || c.projectId === undefined) return this.#run(c, 'read', false, o) as Promise<z.infer<S>>;
     const key = JSON.stringify([c.route, c.params, c.query]);
     return this.#reads.read(c.projectId, key, () => this.#run(c, 'read', false) as Promise<z.infer<S>>, o?.signal);
   }
@@ -670,11 +671,11 @@ export class NeonClient implements OperationsSource {
 
   /** Runs a mutation; what was read of its project before or while it ran is not served afterwards. */
   async #changing<T>(c: Call<z.ZodType>, send: () => Promise<T>): Promise<T> {
-    if (c.projectId !== undefined) this.#reads.invalidate(c.projectId);
+    if (c.projectId !== undefined) this.#reads?.invalidate(c.projectId);
     try {
       return await send();
     } finally {
-      if (c.projectId !== undefined) this.#reads.invalidate(c.projectId);
+      if (c.projectId !== undefined) this.#reads?.invalidate(c.projectId);
     }
   }
 
