@@ -225,7 +225,8 @@ async function restartPhase(): Promise<void> {
   const projects = await createProjects(client, 'restart');
   const startIndex = emulator.requests.length;
   const first = Promise.allSettled(burst(client, projects, CALLS));
-  // Restart once the first operator has used most of the minute's budget in Neon's eyes.
+  // Restart a busy operator: past its opening minute, with most of the minute's budget used in Neon's eyes.
+  await clock.sleep(90_000);
   await until(clock, () => emulator.requests.slice(startIndex).filter((e) => e.time > clock.now() - 60_000).length >= PER_MINUTE * 0.9);
   scheduler.close();
   await first;
@@ -237,7 +238,7 @@ async function restartPhase(): Promise<void> {
   const log = emulator.requests.slice(restartIndex);
   const limited = log.filter((e) => e.fault === 'rate-limit');
   const firstMinute = log.filter((e) => e.time < restartedAt + 60_000);
-  console.log(`\n== restart: a new operator with the same key and ${PER_MINUTE} queued calls, right after one that used 90 % of the minute's budget`);
+  console.log(`\n== restart: a new operator with the same key and ${PER_MINUTE} queued calls, right after one that ran 90+ s and used 90 % of the minute's budget`);
   console.log(`  requests in its first minute:         ${firstMinute.length}  (${firstMinute.filter((e) => !e.fault).length} admitted)`);
   console.log(`  429s from Neon's limiter:             ${limited.length}  (${limited.filter((e) => e.time < restartedAt + 60_000).length} in the first minute)`);
   console.log(`  time to serve the backlog:            ${fmt((clock.now() - restartedAt) / 1000)} s`);

@@ -24,7 +24,15 @@ import {
   ServerError,
   TransportError,
 } from './errors.ts';
-import { fullJitterBackoff, neonRateLimits, RateBudget, type BackoffPolicy, type RateLimits, type RateSlot } from './rate-budget.ts';
+import {
+  fullJitterBackoff,
+  neonRateLimits,
+  RateBudget,
+  type BackoffPolicy,
+  type RateBudgetOptions,
+  type RateLimits,
+  type RateSlot,
+} from './rate-budget.ts';
 import { inFlightStatuses, successStatuses, type Operation, type OperationsListResponse } from './schemas.ts';
 
 export type CallKind = 'read' | 'mutation';
@@ -96,6 +104,8 @@ export interface NeonSchedulerOptions {
   /** Slowdown after a 429: fraction kept (default 0.5) and linear recovery time (default one window). */
   slowdownFactor?: number;
   recoveryMs?: number;
+  /** Ramp-up of each account's budget after it is made (default one window; 0 starts at full speed). */
+  rampUpMs?: number;
   logger?: Logger;
 }
 
@@ -227,8 +237,8 @@ export class NeonScheduler {
   readonly #maxConcurrent: number;
   readonly #retry: RetryPolicy;
   readonly #poll: OperationPollPolicy;
-  readonly #slowdownFactor: number | undefined;
-  readonly #recoveryMs: number | undefined;
+  /** What every account's RateBudget is made with, besides its own clock and limits. */
+  readonly #budgetTuning: Pick<RateBudgetOptions, 'slowdownFactor' | 'recoveryMs' | 'rampUpMs'>;
   readonly #logger: Logger | undefined;
   readonly #accounts = new Map<string, AccountState>();
   readonly #lanes = new Map<string, ProjectLane>();
@@ -267,8 +277,7 @@ export class NeonScheduler {
       ...options.retry,
     };
     this.#poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, pageSize: 50, maxPages: 4, ...options.operationPoll };
-    this.#slowdownFactor = options.slowdownFactor;
-    this.#recoveryMs = options.recoveryMs;
+    this.#budgetTuning = { slowdownFactor: options.slowdownFactor, recoveryMs: options.recoveryMs, rampUpMs: options.rampUpMs };
     this.#logger = options.logger;
   }
 
@@ -478,8 +487,7 @@ export class NeonScheduler {
           clock: this.#clock,
           random: this.#random,
           backoff: this.#retry.backoff,
-          ...(this.#slowdownFactor !== undefined ? { slowdownFactor: this.#slowdownFactor } : {}),
-          ...(this.#recoveryMs !== undefined ? { recoveryMs: this.#recoveryMs } : {}),
+          ...this.#budgetTuning,
         }),
         source: undefined,
       };
