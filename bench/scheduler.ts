@@ -9,7 +9,7 @@
  * operations-list GETs per waited operation; then the same burst under a 429 storm (sustained rate as a
  * share of the limit); then the longest time nothing was in flight while calls were queued after a short
  * burst of 429s; then the 429s from Neon's own limiter when a restarted operator meets the budget its
- * predecessor used. It is a measurement, not a test: nothing here fails on numbers.
+ * predecessor used; then, for one busy project, the gap between an operation's end and the next mutation. It is a measurement, not a test: nothing here fails on numbers.
  */
 import { parseArgs } from 'node:util';
 import { ScaledClock } from '../src/clock.ts';
@@ -65,11 +65,15 @@ interface Environment extends Operator {
   emulator: EmulatorHandle;
 }
 
+function apiKey(seed: number): string {
+  return `bench-key-${seed}-0123456789`;
+}
+
 /** One operator process's view of Neon: its own scheduler (and so its own budget) and client. */
 function connect(clock: ScaledClock, emulator: EmulatorHandle, seed: number): Operator {
   const scheduler = new NeonScheduler({ clock });
   const client = new NeonClient({
-    apiKey: `bench-key-${seed}-0123456789`,
+    apiKey: apiKey(seed),
     scheduler,
     baseUrl: emulator.url,
     clock,
@@ -247,8 +251,44 @@ async function restartPhase(): Promise<void> {
   await emulator.stop();
 }
 
+/**
+ * One busy project: branches with a compute each, created one after another as Neon serializes them.
+ * What matters is the gap between one mutation's operations ending and the next mutation arriving.
+ */
+async function busyProjectPhase(): Promise<void> {
+  const BRANCHES = 20;
+  const { clock, emulator, client } = await environment(5);
+  const [projectId] = await createProjects(client, 'busy');
+  const project = emulator.state.project(emulator.accountOf(apiKey(5)), projectId as string);
+  if (!project) throw new Error('the emulator lost the bench project');
+  await client.waitForOperations(projectId as string, (await client.listOperations(projectId as string)).operations);
+  emulator.resetCounters();
+  const startIndex = emulator.requests.length;
+  const started = clock.now();
+  await Promise.all(
+    Array.from({ length: BRANCHES }, (_, i) =>
+      client.createBranch(projectId as string, { branch: { name: `busy-${i}` }, endpoints: [{ type: 'read_write' }] }),
+    ),
+  );
+  const elapsed = clock.now() - started;
+  const creates = emulator.requests.slice(startIndex).filter((e) => e.route === 'POST /projects/{project_id}/branches' && !e.fault);
+  const gaps = creates.slice(1).map((e) => {
+    const previousEnd = Math.max(...project.operations.filter((op) => op.createdAt < e.time).map((op) => op.endAt));
+    return e.time - previousEnd;
+  });
+  const serialized = project.operations.filter((op) => op.createdAt >= started).reduce((n, op) => n + (op.endAt - op.startAt), 0);
+  const polls = emulator.counters().byRoute['GET /projects/{project_id}/operations'] ?? 0;
+  console.log(`\n== one busy project: ${BRANCHES} branches with a compute each, queued at once`);
+  console.log(`  serialized operation time:            ${fmt(serialized / 1000)} s;  elapsed ${fmt(elapsed / 1000)} s  (${fmt(elapsed / serialized, 2)} ×)`);
+  console.log(`  gap from an operation's end to the next create: mean ${fmt(gaps.reduce((a, b) => a + b, 0) / gaps.length / 1000, 2)} s, max ${fmt(Math.max(...gaps) / 1000, 2)} s`);
+  console.log(`  operations GETs per create:           ${fmt(polls / BRANCHES, 1)}`);
+  await client.close();
+  await emulator.stop();
+}
+
 await burstPhase('burst', 1, 0);
 await waitPhase();
+await busyProjectPhase();
 await burstPhase('burst under a 429 storm (10% of answers are injected 429s with Retry-After: 1)', 2, 0.1);
 await burstOf429sPhase();
 await restartPhase();

@@ -327,3 +327,50 @@ describe('NeonScheduler under 429s', () => {
     s.close();
   });
 });
+
+describe('NeonScheduler operation waits', () => {
+  it("polls at an operation's expected end once its action's duration is known, so the next mutation follows at once", async () => {
+    const clock = new VirtualClock();
+    const endsAt = new Map<string, number>();
+    let lists = 0;
+    const source: OperationsSource = {
+      listOperations: async () => {
+        lists++;
+        return {
+          operations: [...endsAt].map(([id, end]) => ({
+            ...op(id, clock.now() >= end ? 'finished' : 'running'),
+            total_duration_ms: Math.min(clock.now(), end) - (end - 2_000),
+          })),
+        };
+      },
+      getOperation: async (_p, id) => op(id, 'finished'),
+    };
+    const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
+    s.registerAccount(ACCOUNT, source);
+    const sentAt: number[] = [];
+    const listsBefore: number[] = [];
+    // Three mutations of one project, each starting a 2 s operation: each waits for the one before.
+    const mutations = ['op-1', 'op-2', 'op-3'].map((id) =>
+      call(
+        s,
+        'p1',
+        'mutation',
+        async () => {
+          sentAt.push(clock.now());
+          listsBefore.push(lists);
+          endsAt.set(id, clock.now() + 2_000);
+        },
+        [op(id, 'running')],
+      ),
+    );
+    await clock.runUntil(() => sentAt.length === 3);
+    await Promise.all(mutations);
+    // The first wait knows nothing and backs off (polls at 0.5, 1.25 and 2.375 s); it learns 2 s.
+    expect(sentAt[1]).toBe(2_375);
+    expect(listsBefore[1]).toBe(3);
+    // The second polls once, exactly when its operation ends, and the next mutation goes out then.
+    expect((sentAt[2] as number) - (endsAt.get('op-2') as number)).toBe(0);
+    expect((listsBefore[2] as number) - (listsBefore[1] as number)).toBe(1);
+    s.close();
+  });
+});
