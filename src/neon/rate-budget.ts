@@ -22,7 +22,7 @@
  * by our rate (a neighbour on the account, a flaky limiter); Retry-After is Neon's own answer to it. Why
  * the pace holds even when our own window is nearly empty: such a 429 comes from usage this budget cannot
  * see (a neighbour, a predecessor process), and a burst up to the slowed-down share of the window only
- * meets more of them (measured: 63 after a restart, against none with the pace alone).
+ * meets more of them (measured: 63 after a restart, against at most a few with the pace alone).
  *
  * After a start the account window ramps up linearly over `rampUpMs` (default one window), from one
  * request: what this process's predecessor sent in the last minute still counts at Neon, a steady
@@ -267,8 +267,8 @@ export class RateBudget {
     this.#pausedUntil = Math.max(this.#pausedUntil, now + pause);
     // Requests sent before our last slowdown, or answered within its pause, report the congestion we
     // already reacted to: slow down once per event, not once per request in flight when Neon refused.
-    const news = (sentAt === undefined || sentAt >= this.#lastSlowdownAt) && now >= this.#slowdownHeldUntil;
-    if (news) {
+    const newEvent = (sentAt === undefined || sentAt >= this.#lastSlowdownAt) && now >= this.#slowdownHeldUntil;
+    if (newEvent) {
       this.#slowedTo = Math.max(this.#minMultiplier, this.multiplier(now) * this.#slowdownFactor);
       this.#lastSlowdownAt = now;
       this.#slowdownHeldUntil = now + pause;

@@ -328,49 +328,66 @@ describe('NeonScheduler under 429s', () => {
   });
 });
 
+/** A project whose operations run for the given times on a virtual clock; records when it is polled. */
+function projectOn(clock: VirtualClock) {
+  const runs = new Map<string, { start: number; end: number }>();
+  const polledAt: number[] = [];
+  const source: OperationsSource = {
+    listOperations: async () => {
+      polledAt.push(clock.now());
+      return {
+        operations: [...runs].map(([id, { start, end }]) => ({
+          ...op(id, clock.now() >= end ? 'finished' : 'running'),
+          total_duration_ms: Math.min(clock.now(), end) - start,
+        })),
+      };
+    },
+    getOperation: async (_p, id) => op(id, 'finished'),
+  };
+  const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
+  s.registerAccount(ACCOUNT, source);
+  const sentAt: number[] = [];
+  /** A mutation of the project that starts operation `id`, running `durationMs` from when it is sent. */
+  const mutate = (id: string, durationMs: number) =>
+    call(
+      s,
+      'p1',
+      'mutation',
+      async () => {
+        sentAt.push(clock.now());
+        runs.set(id, { start: clock.now(), end: clock.now() + durationMs });
+      },
+      [op(id, 'running')],
+    );
+  return { s, runs, polledAt, sentAt, mutate };
+}
+
 describe('NeonScheduler operation waits', () => {
   it("polls at an operation's expected end once its action's duration is known, so the next mutation follows at once", async () => {
     const clock = new VirtualClock();
-    const endsAt = new Map<string, number>();
-    let lists = 0;
-    const source: OperationsSource = {
-      listOperations: async () => {
-        lists++;
-        return {
-          operations: [...endsAt].map(([id, end]) => ({
-            ...op(id, clock.now() >= end ? 'finished' : 'running'),
-            total_duration_ms: Math.min(clock.now(), end) - (end - 2_000),
-          })),
-        };
-      },
-      getOperation: async (_p, id) => op(id, 'finished'),
-    };
-    const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
-    s.registerAccount(ACCOUNT, source);
-    const sentAt: number[] = [];
-    const listsBefore: number[] = [];
+    const { s, runs, polledAt, sentAt, mutate } = projectOn(clock);
     // Three mutations of one project, each starting a 2 s operation: each waits for the one before.
-    const mutations = ['op-1', 'op-2', 'op-3'].map((id) =>
-      call(
-        s,
-        'p1',
-        'mutation',
-        async () => {
-          sentAt.push(clock.now());
-          listsBefore.push(lists);
-          endsAt.set(id, clock.now() + 2_000);
-        },
-        [op(id, 'running')],
-      ),
-    );
+    const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_000), mutate('op-3', 2_000)];
     await clock.runUntil(() => sentAt.length === 3);
     await Promise.all(mutations);
     // The first wait knows nothing and backs off (polls at 0.5, 1.25 and 2.375 s); it learns 2 s.
+    expect(polledAt).toEqual([500, 1_250, 2_375, 4_375]);
     expect(sentAt[1]).toBe(2_375);
-    expect(listsBefore[1]).toBe(3);
     // The second polls once, exactly when its operation ends, and the next mutation goes out then.
-    expect((sentAt[2] as number) - (endsAt.get('op-2') as number)).toBe(0);
-    expect((listsBefore[2] as number) - (listsBefore[1] as number)).toBe(1);
+    expect(sentAt[2]).toBe(runs.get('op-2')?.end);
+    s.close();
+  });
+
+  it('past the expected end, polls again soon and then backs off', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, sentAt, mutate } = projectOn(clock);
+    const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_300), mutate('op-3', 2_000)];
+    await clock.runUntil(() => sentAt.length === 3);
+    await Promise.all(mutations);
+    // op-2 is expected to take 2 s: polled then, and 0.1, 0.25 and 0.475 s later, when it has ended.
+    const second = sentAt[1] as number;
+    expect(polledAt.filter((at) => at > second).map((at) => at - second)).toEqual([2_000, 2_100, 2_250, 2_475]);
+    expect((sentAt[2] as number) - second).toBe(2_475);
     s.close();
   });
 });

@@ -741,17 +741,19 @@ export class NeonScheduler {
    */
   async #pollLoop(lane: ProjectLane): Promise<void> {
     lane.polling = true;
-    let delay: number | undefined;
+    /** The backoff's next delay, once polling without an expected end or past it. */
+    let nextDelay: number | undefined;
     try {
       while (lane.opWaiters.length > 0) {
         const now = this.#clock.now();
         const expectedAt = this.#expectedIdleAt(lane);
         let sleepMs: number;
-        if (expectedAt !== undefined && expectedAt > now && delay === undefined) sleepMs = expectedAt - now;
-        else {
-          delay = delay === undefined ? (expectedAt === undefined ? this.#poll.initialMs : this.#poll.overdueMs) : delay;
-          sleepMs = delay;
-          delay = Math.min(this.#poll.maxMs, delay * this.#poll.factor);
+        if (expectedAt !== undefined && expectedAt > now) {
+          sleepMs = expectedAt - now;
+          nextDelay = undefined;
+        } else {
+          sleepMs = nextDelay ?? (expectedAt === undefined ? this.#poll.initialMs : this.#poll.overdueMs);
+          nextDelay = Math.min(this.#poll.maxMs, sleepMs * this.#poll.factor);
         }
         await this.#clock.sleep(sleepMs, this.#closing.signal);
         if (lane.opWaiters.length === 0) break;
