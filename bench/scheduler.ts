@@ -5,11 +5,13 @@
  *   npm run bench:scheduler [-- --calls 2000 --projects 10 --factor 100]
  *
  * Prints: for a burst of queued calls, the calls Neon (the emulator) saw against the rate-limit bound
- * for that time, the busiest minute and route-second, and the 429s; then, for operation waits, the
- * operations-list GETs per waited operation; then the same burst under a 429 storm (sustained rate as a
- * share of the limit); then the longest time nothing was in flight while calls were queued after a short
- * burst of 429s; then the 429s from Neon's own limiter when a restarted operator meets the budget its
- * predecessor used; then, for one busy project, the gap between an operation's end and the next mutation. It is a measurement, not a test: nothing here fails on numbers.
+ * for that time, the busiest minute and route-second, and the 429s; for operation waits, the
+ * operations-list GETs per waited operation; for one busy project, the gap between an operation's end
+ * and the next mutation; the same burst under a 429 storm (sustained rate as a share of the limit); the
+ * longest time nothing was in flight while calls were queued after a short burst of 429s; and the 429s
+ * from Neon's own limiter when a restarted operator meets the budget its predecessor used.
+ * It is a measurement, not a test: nothing here fails on numbers. On a loaded machine the process falls
+ * behind a fast clock; a smaller `--factor` (20) gives steadier numbers.
  */
 import { parseArgs } from 'node:util';
 import { ScaledClock } from '../src/clock.ts';
