@@ -10,7 +10,7 @@
  * - Round-robin across lanes with ready work, so one busy project cannot starve the others.
  * - Retries only what is safe (see `run`), with bounded, jittered backoff.
  * - Operation waits are shared per lane: one `GET /projects/{id}/operations` per poll round answers every
- *   waiter of that project.
+ *   waiter of that project, and the first round is timed for when the operations are expected to end.
  * - Observable through `stats()` and `onEvent()`; clock, randomness and limits are injected.
  */
 import type { Logger } from 'pino';
