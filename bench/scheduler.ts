@@ -5,9 +5,13 @@
  *   npm run bench:scheduler [-- --calls 2000 --projects 10 --factor 100]
  *
  * Prints: for a burst of queued calls, the calls Neon (the emulator) saw against the rate-limit bound
- * for that time, the busiest minute and route-second, and the 429s; then, for operation waits, the
- * operations-list GETs per waited operation; then the same burst under a 429 storm.
- * It is a measurement, not a test: nothing here fails on numbers.
+ * for that time, the busiest minute and route-second, and the 429s; for operation waits, the
+ * operations-list GETs per waited operation; for one busy project, the gap between an operation's end
+ * and the next mutation; the same burst under a 429 storm (sustained rate as a share of the limit); the
+ * longest time nothing was in flight while calls were queued after a short burst of 429s; and the 429s
+ * from Neon's own limiter when a restarted operator meets the budget its predecessor used.
+ * It is a measurement, not a test: nothing here fails on numbers. On a loaded machine the process falls
+ * behind a fast clock; a smaller `--factor` (20) gives steadier numbers.
  */
 import { parseArgs } from 'node:util';
 import { ScaledClock } from '../src/clock.ts';
@@ -51,21 +55,47 @@ function maxPerRouteSecond(entries: readonly RequestLogEntry[]): { route: string
   return best;
 }
 
-async function environment(seed: number): Promise<{ clock: ScaledClock; emulator: EmulatorHandle; scheduler: NeonScheduler; client: NeonClient; events: SchedulerEvent[] }> {
-  const clock = new ScaledClock(FACTOR);
-  // A little latency, as a real network has; the emulator enforces Neon's real limits (its default).
-  const emulator = await startEmulator({ clock, seed, faults: { latencyMs: 30, latencyJitterMs: 120 } });
+interface Operator {
+  scheduler: NeonScheduler;
+  client: NeonClient;
+  /** Scheduler events with the clock time they were emitted at. */
+  events: Array<{ at: number; event: SchedulerEvent }>;
+}
+
+interface Environment extends Operator {
+  clock: ScaledClock;
+  emulator: EmulatorHandle;
+}
+
+function apiKey(seed: number): string {
+  return `bench-key-${seed}-0123456789`;
+}
+
+/** One operator process's view of Neon: its own scheduler (and so its own budget) and client. */
+function connect(clock: ScaledClock, emulator: EmulatorHandle, seed: number): Operator {
   const scheduler = new NeonScheduler({ clock });
   const client = new NeonClient({
-    apiKey: `bench-key-${seed}-0123456789`,
+    apiKey: apiKey(seed),
     scheduler,
     baseUrl: emulator.url,
     clock,
     requestTimeoutMs: 30_000 * FACTOR,
   });
-  const events: SchedulerEvent[] = [];
-  scheduler.onEvent((e) => events.push(e));
-  return { clock, emulator, scheduler, client, events };
+  const events: Operator['events'] = [];
+  scheduler.onEvent((event) => events.push({ at: clock.now(), event }));
+  return { scheduler, client, events };
+}
+
+async function environment(seed: number): Promise<Environment> {
+  const clock = new ScaledClock(FACTOR);
+  // A little latency, as a real network has; the emulator enforces Neon's real limits (its default).
+  const emulator = await startEmulator({ clock, seed, faults: { latencyMs: 30, latencyJitterMs: 120 } });
+  return { clock, emulator, ...connect(clock, emulator, seed) };
+}
+
+async function createProjects(client: NeonClient, prefix: string): Promise<string[]> {
+  const created = await Promise.all(Array.from({ length: PROJECTS }, (_, i) => client.createProject({ name: `${prefix}-${i}` })));
+  return created.map((c) => c.project.id);
 }
 
 /** The reads and occasional writes of a resync storm, spread over the projects. */
@@ -89,9 +119,7 @@ function fmt(n: number, digits = 1): string {
 
 async function burstPhase(title: string, seed: number, rate429: number): Promise<void> {
   const { clock, emulator, scheduler, client } = await environment(seed);
-  const projects = (await Promise.all(Array.from({ length: PROJECTS }, (_, i) => client.createProject({ name: `bench-${i}` })))).map(
-    (c) => c.project.id,
-  );
+  const projects = await createProjects(client, 'bench');
   emulator.resetCounters();
   if (rate429 > 0) emulator.setFaults({ rate429, latencyMs: 30, latencyJitterMs: 120 });
   const firstIndex = emulator.requests.length;
@@ -112,7 +140,8 @@ async function burstPhase(title: string, seed: number, rate429: number): Promise
   console.log(`  rate-limit bound for that time:       ${bound}  (${PER_MINUTE} × ${Math.ceil(elapsed / 60_000)} started minutes)`);
   console.log(`  busiest 60 s window:                  ${maxInWindow(admitted, 60_000)} / ${PER_MINUTE}`);
   console.log(`  busiest route-second:                 ${busiestRoute.count} / ${PER_ROUTE_SECOND}  (${busiestRoute.route})`);
-  console.log(`  sustained rate:                       ${fmt((admitted.length / elapsed) * 60_000)} /min`);
+  const perMinute = (admitted.length / elapsed) * 60_000;
+  console.log(`  sustained rate:                       ${fmt(perMinute)} /min  (${fmt((perMinute / PER_MINUTE) * 100, 0)} % of the limit)`);
   const toCallers = failed.filter((r) => r.status === 'rejected' && r.reason instanceof RateLimitedError).length;
   console.log(`  429s: injected ${log.filter((e) => e.fault === '429').length}, from Neon's limiter ${log.filter((e) => e.fault === 'rate-limit').length}, seen by the scheduler ${stats.rateLimited}, reaching callers ${toCallers}`);
   console.log(`  failed calls:                         ${failed.length}`);
@@ -123,9 +152,7 @@ async function burstPhase(title: string, seed: number, rate429: number): Promise
 
 async function waitPhase(): Promise<void> {
   const { emulator, client, events } = await environment(11);
-  const projects = (await Promise.all(Array.from({ length: PROJECTS }, (_, i) => client.createProject({ name: `wait-${i}` })))).map(
-    (c) => c.project.id,
-  );
+  const projects = await createProjects(client, 'wait');
   // Let creation finish, then start a branch with a compute in every project and wait on it.
   await Promise.all(projects.map(async (p) => client.waitForOperations(p, (await client.listOperations(p)).operations)));
   const created = await Promise.all(projects.map((p) => client.createBranch(p, { branch: { name: 'w' }, endpoints: [{ type: 'read_write' }] })));
@@ -137,7 +164,7 @@ async function waitPhase(): Promise<void> {
   await Promise.all(waits);
   const operationsWaited = created.reduce((n, c) => n + c.operations.length, 0);
   const gets = emulator.counters().byRoute['GET /projects/{project_id}/operations'] ?? 0;
-  const rounds = events.slice(before).filter((e) => e.type === 'operations-poll').length;
+  const rounds = events.slice(before).filter((e) => e.event.type === 'operations-poll').length;
   console.log(`\n== operation waits: ${PROJECTS} projects × ${WAITERS} waiters on the same create_branch + start_compute`);
   console.log(`  distinct operations waited:           ${operationsWaited}  (${operationsWaited * WAITERS} operation waits)`);
   console.log(`  GET /projects/{id}/operations:        ${gets}  in ${rounds} poll rounds`);
@@ -147,6 +174,123 @@ async function waitPhase(): Promise<void> {
   await emulator.stop();
 }
 
+/**
+ * The longest stretch after `from` in which no request was in flight, from the scheduler's request
+ * events (each ends at `at` and lasted `durationMs`).
+ */
+function longestIdle(events: Operator['events'], from: number): number {
+  const spans = events
+    .flatMap(({ at, event }) => (event.type === 'request' ? [{ start: at - event.durationMs, end: at }] : []))
+    .sort((a, b) => a.start - b.start);
+  let busyUntil = from;
+  let longest = 0;
+  for (const span of spans) {
+    if (span.end < from) continue;
+    longest = Math.max(longest, span.start - busyUntil);
+    busyUntil = Math.max(busyUntil, span.end);
+  }
+  return longest;
+}
+
+/** Sleeps on the bench clock until `done` holds, looking every 100 ms of Neon time. */
+async function until(clock: ScaledClock, done: () => boolean): Promise<void> {
+  while (!done()) await clock.sleep(100);
+}
+
+/** A backlog is being served when Neon answers every request with 429 for a moment. */
+async function burstOf429sPhase(): Promise<void> {
+  const STORM_MS = 3_000;
+  const { clock, emulator, client, events } = await environment(3);
+  const projects = await createProjects(client, 'burst429');
+  const firstIndex = emulator.requests.length;
+  const calls = Promise.allSettled(burst(client, projects, CALLS));
+  // Strike once a third of the minute's budget is used, so the account has recent history.
+  await until(clock, () => emulator.requests.length - firstIndex >= PER_MINUTE / 3);
+  const stormStarted = clock.now();
+  emulator.setFaults({ rate429: 1, latencyMs: 30, latencyJitterMs: 120 });
+  await clock.sleep(STORM_MS);
+  emulator.setFaults({ latencyMs: 30, latencyJitterMs: 120 });
+  const stormEnded = clock.now();
+  const results = await calls;
+  const after = emulator.requests.slice(firstIndex).filter((e) => e.time >= stormEnded && e.time < stormEnded + 60_000 && !e.fault);
+  console.log(`\n== a ${STORM_MS / 1000} s burst of 429s (Retry-After: 1) while ${CALLS} queued calls are served`);
+  console.log(`  429s in the burst:                    ${emulator.requests.filter((e) => e.fault === '429').length}`);
+  console.log(`  longest time with nothing in flight:  ${fmt(longestIdle(events, stormStarted) / 1000)} s  (after the burst began; calls were queued)`);
+  console.log(`  admitted in the minute after it:      ${after.length}  (${fmt((after.length / PER_MINUTE) * 100, 0)} % of the limit)`);
+  console.log(`  failed calls:                         ${results.filter((r) => r.status === 'rejected').length}`);
+  await client.close();
+  await emulator.stop();
+}
+
+/**
+ * An operator that used the account's budget stops; a new one starts at once with the same key and a
+ * backlog. Neon still counts what the first one sent in the last minute.
+ */
+async function restartPhase(): Promise<void> {
+  const { clock, emulator, scheduler, client } = await environment(4);
+  const projects = await createProjects(client, 'restart');
+  const startIndex = emulator.requests.length;
+  const first = Promise.allSettled(burst(client, projects, CALLS));
+  // Restart a busy operator: past its opening minute, with most of the minute's budget used in Neon's eyes.
+  await clock.sleep(90_000);
+  await until(clock, () => emulator.requests.slice(startIndex).filter((e) => e.time > clock.now() - 60_000).length >= PER_MINUTE * 0.9);
+  scheduler.close();
+  await first;
+  await client.close();
+  const restartedAt = clock.now();
+  const restartIndex = emulator.requests.length;
+  const second = connect(clock, emulator, 4);
+  const results = await Promise.allSettled(burst(second.client, projects, PER_MINUTE));
+  const log = emulator.requests.slice(restartIndex);
+  const limited = log.filter((e) => e.fault === 'rate-limit');
+  const firstMinute = log.filter((e) => e.time < restartedAt + 60_000);
+  console.log(`\n== restart: a new operator with the same key and ${PER_MINUTE} queued calls, right after one that ran 90+ s and used 90 % of the minute's budget`);
+  console.log(`  requests in its first minute:         ${firstMinute.length}  (${firstMinute.filter((e) => !e.fault).length} admitted)`);
+  console.log(`  429s from Neon's limiter:             ${limited.length}  (${limited.filter((e) => e.time < restartedAt + 60_000).length} in the first minute)`);
+  console.log(`  time to serve the backlog:            ${fmt((clock.now() - restartedAt) / 1000)} s`);
+  console.log(`  failed calls:                         ${results.filter((r) => r.status === 'rejected').length}`);
+  await second.client.close();
+  await emulator.stop();
+}
+
+/**
+ * One busy project: branches with a compute each, created one after another as Neon serializes them.
+ * What matters is the gap between one mutation's operations ending and the next mutation arriving.
+ */
+async function busyProjectPhase(): Promise<void> {
+  const BRANCHES = 20;
+  const { clock, emulator, client } = await environment(5);
+  const [projectId] = await createProjects(client, 'busy');
+  const project = emulator.state.project(emulator.accountOf(apiKey(5)), projectId as string);
+  if (!project) throw new Error('the emulator lost the bench project');
+  await client.waitForOperations(projectId as string, (await client.listOperations(projectId as string)).operations);
+  emulator.resetCounters();
+  const startIndex = emulator.requests.length;
+  const started = clock.now();
+  await Promise.all(
+    Array.from({ length: BRANCHES }, (_, i) =>
+      client.createBranch(projectId as string, { branch: { name: `busy-${i}` }, endpoints: [{ type: 'read_write' }] }),
+    ),
+  );
+  const elapsed = clock.now() - started;
+  const creates = emulator.requests.slice(startIndex).filter((e) => e.route === 'POST /projects/{project_id}/branches' && !e.fault);
+  const gaps = creates.slice(1).map((e) => {
+    const previousEnd = Math.max(...project.operations.filter((op) => op.createdAt < e.time).map((op) => op.endAt));
+    return e.time - previousEnd;
+  });
+  const serialized = project.operations.filter((op) => op.createdAt >= started).reduce((n, op) => n + (op.endAt - op.startAt), 0);
+  const polls = emulator.counters().byRoute['GET /projects/{project_id}/operations'] ?? 0;
+  console.log(`\n== one busy project: ${BRANCHES} branches with a compute each, queued at once`);
+  console.log(`  serialized operation time:            ${fmt(serialized / 1000)} s;  elapsed ${fmt(elapsed / 1000)} s  (${fmt(elapsed / serialized, 2)} ×)`);
+  console.log(`  gap from an operation's end to the next create: mean ${fmt(gaps.reduce((a, b) => a + b, 0) / gaps.length / 1000, 2)} s, max ${fmt(Math.max(...gaps) / 1000, 2)} s`);
+  console.log(`  operations GETs per create:           ${fmt(polls / BRANCHES, 1)}`);
+  await client.close();
+  await emulator.stop();
+}
+
 await burstPhase('burst', 1, 0);
 await waitPhase();
+await busyProjectPhase();
 await burstPhase('burst under a 429 storm (10% of answers are injected 429s with Retry-After: 1)', 2, 0.1);
+await burstOf429sPhase();
+await restartPhase();

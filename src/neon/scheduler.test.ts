@@ -3,8 +3,16 @@
  * time per project, waiting for operations before the next mutation, and which failures are retried.
  */
 import { describe, expect, it } from 'vitest';
-import { ScaledClock } from '../clock.ts';
-import { ConflictError, LockedError, NeonApiError, OutcomeUnknownError, ServerError, type NeonErrorDetails } from './errors.ts';
+import { ScaledClock, type Clock } from '../clock.ts';
+import {
+  ConflictError,
+  LockedError,
+  NeonApiError,
+  OutcomeUnknownError,
+  RateLimitedError,
+  ServerError,
+  type NeonErrorDetails,
+} from './errors.ts';
 import { NeonScheduler, type CallKind, type OperationsSource } from './scheduler.ts';
 import type { Operation, OperationStatus } from './schemas.ts';
 
@@ -213,5 +221,173 @@ describe('NeonScheduler', () => {
     expect(results.every((r) => r.length === 1 && r[0]?.status === 'finished')).toBe(true);
     expect(lists).toBe(3);
     expect(s.stats().operationPollRounds).toBe(3);
+  });
+});
+
+/**
+ * Time that moves only when every pending promise has settled and a sleeper is due, so the scheduler's
+ * own timers decide when anything happens, deterministically.
+ */
+class VirtualClock implements Clock {
+  t = 0;
+  readonly #sleepers: Array<{ at: number; wake: () => void }> = [];
+
+  now(): number {
+    return this.t;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const sleeper = { at: this.t + Math.max(0, ms), wake: resolve };
+      this.#sleepers.push(sleeper);
+      signal?.addEventListener('abort', () => {
+        this.#sleepers.splice(this.#sleepers.indexOf(sleeper), 1);
+        reject(signal.reason);
+      });
+    });
+  }
+
+  /** Wakes sleepers in time order until `done` holds; fails when nothing is left to wake. */
+  async runUntil(done: () => boolean): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      if (done()) return;
+      const next = this.#sleepers.sort((a, b) => a.at - b.at).shift();
+      if (!next) throw new Error('nothing scheduled, but not done');
+      this.t = Math.max(this.t, next.at);
+      next.wake();
+    }
+  }
+}
+
+describe('NeonScheduler under 429s', () => {
+  it('after a burst of 429s sends again when Retry-After ends, with nothing in flight to wake it', async () => {
+    const clock = new VirtualClock();
+    const s = new NeonScheduler({
+      clock,
+      random: () => 0.5,
+      rampUpMs: 0,
+      limits: { perWindow: 100, windowMs: 60_000, perRoutePerSecond: 100 },
+    });
+    s.registerAccount(ACCOUNT);
+    // Most of the minute's budget is spent, so a window shrunk to a fraction of it would admit nothing.
+    let done = 0;
+    const warmUp = Array.from({ length: 60 }, () => call(s, 'p1', 'read', async () => done++));
+    await clock.runUntil(() => done === 60);
+    await Promise.all(warmUp);
+
+    const struckAt = clock.now();
+    const sent: number[] = [];
+    const burst = Array.from({ length: 20 }, () =>
+      call(s, 'p1', 'read', async (attempt) => {
+        sent.push(clock.now());
+        if (attempt === 1) throw new RateLimitedError({ ...details(429, false), retryAfterMs: 1_000 });
+        return attempt;
+      }),
+    );
+    await clock.runUntil(() => sent.length === 40);
+    expect(await Promise.all(burst)).toEqual(Array.from({ length: 20 }, () => 2));
+    expect(s.stats().rateLimited).toBe(20);
+    // Each 429 pauses the account for its Retry-After and no longer; then calls go out paced at 70 % of
+    // the account's rate (one per ~0.86 s). A window shrunk below the 80 slots in use would have idled
+    // for most of a minute instead.
+    const gaps = sent.slice(1).map((at, i) => at - (sent[i] as number));
+    expect(Math.max(...gaps)).toBe(1_000);
+    expect((sent.at(-1) as number) - struckAt).toBeLessThan(25_000);
+    s.close();
+  });
+
+  it('keeps more than half of the rate under a storm of random 429s, and no 429 reaches a caller', async () => {
+    const clock = new VirtualClock();
+    const s = new NeonScheduler({ clock, random: () => 0.5, limits: { perWindow: 700, windowMs: 60_000, perRoutePerSecond: 40 } });
+    s.registerAccount(ACCOUNT);
+    let seed = 7;
+    const oneInTen = () => {
+      seed = (seed * 1664525 + 1013904223) >>> 0;
+      return seed / 2 ** 32 < 0.1;
+    };
+    let admitted = 0;
+    let refused = 0;
+    const calls = Array.from({ length: 3_000 }, (_, i) =>
+      call(s, `p${i % 10}`, 'read', async () => {
+        if (oneInTen()) {
+          refused++;
+          throw new RateLimitedError({ ...details(429, false), retryAfterMs: 1_000 });
+        }
+        return ++admitted;
+      }),
+    );
+    await clock.runUntil(() => admitted === 3_000);
+    const results = await Promise.allSettled(calls);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(refused).toBeGreaterThan(250);
+    // Calls admitted per minute of (virtual) time, the start's ramp-up included: at least half of 700.
+    expect((admitted * 60_000) / clock.now()).toBeGreaterThanOrEqual(350);
+    s.close();
+  });
+});
+
+/** A project whose operations run for the given times on a virtual clock; records when it is polled. */
+function projectOn(clock: VirtualClock) {
+  const runs = new Map<string, { start: number; end: number }>();
+  const polledAt: number[] = [];
+  const source: OperationsSource = {
+    listOperations: async () => {
+      polledAt.push(clock.now());
+      return {
+        operations: [...runs].map(([id, { start, end }]) => ({
+          ...op(id, clock.now() >= end ? 'finished' : 'running'),
+          total_duration_ms: Math.min(clock.now(), end) - start,
+        })),
+      };
+    },
+    getOperation: async (_p, id) => op(id, 'finished'),
+  };
+  const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
+  s.registerAccount(ACCOUNT, source);
+  const sentAt: number[] = [];
+  /** A mutation of the project that starts operation `id`, running `durationMs` from when it is sent. */
+  const mutate = (id: string, durationMs: number) =>
+    call(
+      s,
+      'p1',
+      'mutation',
+      async () => {
+        sentAt.push(clock.now());
+        runs.set(id, { start: clock.now(), end: clock.now() + durationMs });
+      },
+      [op(id, 'running')],
+    );
+  return { s, runs, polledAt, sentAt, mutate };
+}
+
+describe('NeonScheduler operation waits', () => {
+  it("polls at an operation's expected end once its action's duration is known, so the next mutation follows at once", async () => {
+    const clock = new VirtualClock();
+    const { s, runs, polledAt, sentAt, mutate } = projectOn(clock);
+    // Three mutations of one project, each starting a 2 s operation: each waits for the one before.
+    const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_000), mutate('op-3', 2_000)];
+    await clock.runUntil(() => sentAt.length === 3);
+    await Promise.all(mutations);
+    // The first wait knows nothing and backs off (polls at 0.5, 1.25 and 2.375 s); it learns 2 s.
+    expect(polledAt).toEqual([500, 1_250, 2_375, 4_375]);
+    expect(sentAt[1]).toBe(2_375);
+    // The second polls once, exactly when its operation ends, and the next mutation goes out then.
+    expect(sentAt[2]).toBe(runs.get('op-2')?.end);
+    s.close();
+  });
+
+  it('past the expected end, polls again soon and then backs off', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, sentAt, mutate } = projectOn(clock);
+    const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_300), mutate('op-3', 2_000)];
+    await clock.runUntil(() => sentAt.length === 3);
+    await Promise.all(mutations);
+    // op-2 is expected to take 2 s: polled then, and 0.1, 0.25 and 0.475 s later, when it has ended.
+    const second = sentAt[1] as number;
+    expect(polledAt.filter((at) => at > second).map((at) => at - second)).toEqual([2_000, 2_100, 2_250, 2_475]);
+    expect((sentAt[2] as number) - second).toBe(2_475);
+    s.close();
   });
 });

@@ -10,7 +10,7 @@
  * - Round-robin across lanes with ready work, so one busy project cannot starve the others.
  * - Retries only what is safe (see `run`), with bounded, jittered backoff.
  * - Operation waits are shared per lane: one `GET /projects/{id}/operations` per poll round answers every
- *   waiter of that project.
+ *   waiter of that project, and the first round is timed for when the operations are expected to end.
  * - Observable through `stats()` and `onEvent()`; clock, randomness and limits are injected.
  */
 import type { Logger } from 'pino';
@@ -24,7 +24,15 @@ import {
   ServerError,
   TransportError,
 } from './errors.ts';
-import { fullJitterBackoff, neonRateLimits, RateBudget, type BackoffPolicy, type RateLimits, type RateSlot } from './rate-budget.ts';
+import {
+  fullJitterBackoff,
+  neonRateLimits,
+  RateBudget,
+  type BackoffPolicy,
+  type RateBudgetOptions,
+  type RateLimits,
+  type RateSlot,
+} from './rate-budget.ts';
 import { inFlightStatuses, successStatuses, type Operation, type OperationsListResponse } from './schemas.ts';
 
 export type CallKind = 'read' | 'mutation';
@@ -61,8 +69,13 @@ export interface OperationsSource {
 }
 
 export interface OperationPollPolicy {
-  /** Delay before the first poll round of a waiting streak, in ms. */
+  /**
+   * Delay before the first poll round of a waiting streak, in ms, when the operations' expected end is
+   * unknown (an action not yet seen to finish, or an operation this process did not start).
+   */
   initialMs: number;
+  /** Delay of the first round after the expected end has passed with operations still running, in ms. */
+  overdueMs: number;
   /** Upper bound of the delay between rounds, in ms. */
   maxMs: number;
   /** Growth of the delay from one round to the next while waiters remain. */
@@ -96,6 +109,8 @@ export interface NeonSchedulerOptions {
   /** Slowdown after a 429: fraction kept (default 0.5) and linear recovery time (default one window). */
   slowdownFactor?: number;
   recoveryMs?: number;
+  /** Ramp-up of each account's budget after it is made (default one window; 0 starts at full speed). */
+  rampUpMs?: number;
   logger?: Logger;
 }
 
@@ -163,6 +178,14 @@ type OpWaiter =
     }
   | { kind: 'idle'; resolve: (ops: Operation[]) => void; reject: (e: unknown) => void; ignoreFailures: true };
 
+/** An operation a mutation started, as far as its answer told. */
+interface PendingOperation {
+  action: string;
+  /** When the answer arrived, and how long the operation had already run then. */
+  seenAt: number;
+  elapsedMs: number;
+}
+
 /** The queue and mutation gate of one Neon project (or of an account's project-less calls). */
 class ProjectLane {
   readonly key: string;
@@ -171,8 +194,8 @@ class ProjectLane {
   readonly reads: Waiter[] = [];
   readonly mutations: Waiter[] = [];
   mutationActive = false;
-  /** Operations our mutations started that have not been seen to end. */
-  readonly pendingOps = new Set<string>();
+  /** Operations our mutations started that have not been seen to end, in the order Neon runs them. */
+  readonly pendingOps = new Map<string, PendingOperation>();
   /** Something may be in flight that we do not know (after a 423 or an unknown outcome). */
   drainNeeded = false;
   gateBusy = false;
@@ -220,6 +243,9 @@ interface AccountState {
 
 const OPERATIONS_ROUTE = '/projects/{project_id}/operations';
 
+/** Weight of the newest duration in an action's estimate: follows a change within a few operations. */
+const DURATION_WEIGHT = 0.3;
+
 export class NeonScheduler {
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -227,11 +253,13 @@ export class NeonScheduler {
   readonly #maxConcurrent: number;
   readonly #retry: RetryPolicy;
   readonly #poll: OperationPollPolicy;
-  readonly #slowdownFactor: number | undefined;
-  readonly #recoveryMs: number | undefined;
+  /** What every account's RateBudget is made with, besides its own clock and limits. */
+  readonly #budgetTuning: Pick<RateBudgetOptions, 'slowdownFactor' | 'recoveryMs' | 'rampUpMs'>;
   readonly #logger: Logger | undefined;
   readonly #accounts = new Map<string, AccountState>();
   readonly #lanes = new Map<string, ProjectLane>();
+  /** Expected duration in ms of an operation, by action, from those seen to finish. */
+  readonly #operationDurations = new Map<string, number>();
   /** Lanes with queued calls, in round-robin order. */
   #ring: ProjectLane[] = [];
   #cursor = 0;
@@ -266,9 +294,10 @@ export class NeonScheduler {
       backoff: { baseMs: 250, capMs: 10_000 },
       ...options.retry,
     };
-    this.#poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, pageSize: 50, maxPages: 4, ...options.operationPoll };
-    this.#slowdownFactor = options.slowdownFactor;
-    this.#recoveryMs = options.recoveryMs;
+    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, pageSize: 50, maxPages: 4, ...options.operationPoll };
+    // Past the expected end the operation is nearly done: look again soon, never later than an unknown one.
+    this.#poll = { ...poll, overdueMs: options.operationPoll?.overdueMs ?? Math.min(100, poll.initialMs) };
+    this.#budgetTuning = { slowdownFactor: options.slowdownFactor, recoveryMs: options.recoveryMs, rampUpMs: options.rampUpMs };
     this.#logger = options.logger;
   }
 
@@ -478,8 +507,7 @@ export class NeonScheduler {
           clock: this.#clock,
           random: this.#random,
           backoff: this.#retry.backoff,
-          ...(this.#slowdownFactor !== undefined ? { slowdownFactor: this.#slowdownFactor } : {}),
-          ...(this.#recoveryMs !== undefined ? { recoveryMs: this.#recoveryMs } : {}),
+          ...this.#budgetTuning,
         }),
         source: undefined,
       };
@@ -636,14 +664,16 @@ export class NeonScheduler {
 
   #track(lane: ProjectLane, operations: readonly Operation[]): void {
     for (const op of operations) {
-      if (inFlightStatuses.has(op.status)) lane.pendingOps.add(op.id);
+      if (inFlightStatuses.has(op.status)) {
+        lane.pendingOps.set(op.id, { action: op.action, seenAt: this.#clock.now(), elapsedMs: op.total_duration_ms });
+      }
     }
   }
 
   /** Waits for the lane's known operations and, if needed, for the project to drain; then reopens it. */
   async #openGate(lane: ProjectLane): Promise<void> {
     lane.gateBusy = true;
-    const waited = [...lane.pendingOps];
+    const waited = [...lane.pendingOps.keys()];
     const abort = new AbortController();
     lane.gateAbort = abort;
     try {
@@ -703,14 +733,29 @@ export class NeonScheduler {
     });
   }
 
-  /** One loop per lane while it has waiters: sleep, one poll round for all waiters, settle, repeat. */
+  /**
+   * One loop per lane while it has waiters: sleep, one poll round for all waiters, settle, repeat. The
+   * first round is timed for when the operations are expected to end (learned from earlier ones of the
+   * same action), so the next mutation follows an operation's end closely and a poll is rarely wasted;
+   * without an estimate, or past it, the delay grows from a start.
+   */
   async #pollLoop(lane: ProjectLane): Promise<void> {
     lane.polling = true;
-    let delay = this.#poll.initialMs;
+    /** The backoff's next delay, once polling without an expected end or past it. */
+    let nextDelay: number | undefined;
     try {
       while (lane.opWaiters.length > 0) {
-        await this.#clock.sleep(delay, this.#closing.signal);
-        delay = Math.min(this.#poll.maxMs, delay * this.#poll.factor);
+        const now = this.#clock.now();
+        const expectedAt = this.#expectedIdleAt(lane);
+        let sleepMs: number;
+        if (expectedAt !== undefined && expectedAt > now) {
+          sleepMs = expectedAt - now;
+          nextDelay = undefined;
+        } else {
+          sleepMs = nextDelay ?? (expectedAt === undefined ? this.#poll.initialMs : this.#poll.overdueMs);
+          nextDelay = Math.min(this.#poll.maxMs, sleepMs * this.#poll.factor);
+        }
+        await this.#clock.sleep(sleepMs, this.#closing.signal);
         if (lane.opWaiters.length === 0) break;
         await this.#pollRound(lane);
       }
@@ -718,6 +763,33 @@ export class NeonScheduler {
       lane.polling = false;
       this.#forgetIfIdle(lane);
     }
+  }
+
+  /**
+   * When the lane's known operations should all have ended: Neon runs a project's operations one after
+   * another, each taking about what the last of its action took. Undefined when something we did not
+   * start may be running (after a 423 or a lost answer, or a wait for an operation this process did not
+   * start), or an action has no estimate yet.
+   */
+  #expectedIdleAt(lane: ProjectLane): number | undefined {
+    if (lane.drainNeeded) return undefined;
+    for (const w of lane.opWaiters) {
+      if (w.kind === 'ops' && [...w.ids].some((id) => !lane.pendingOps.has(id))) return undefined;
+    }
+    let end = Number.NEGATIVE_INFINITY;
+    for (const op of lane.pendingOps.values()) {
+      const expectedMs = this.#operationDurations.get(op.action);
+      if (expectedMs === undefined) return undefined;
+      end = Math.max(end, op.seenAt) + Math.max(0, expectedMs - op.elapsedMs);
+    }
+    return end;
+  }
+
+  /** Keeps a running estimate of how long operations of each action take. */
+  #learnDuration(op: Operation): void {
+    const previous = this.#operationDurations.get(op.action);
+    const took = op.total_duration_ms;
+    this.#operationDurations.set(op.action, previous === undefined ? took : previous + (took - previous) * DURATION_WEIGHT);
   }
 
   #forgetIfIdle(lane: ProjectLane): void {
@@ -767,11 +839,15 @@ export class NeonScheduler {
     }
     this.#emit({ type: 'operations-poll', account: lane.account, projectId, waiters: waiters.length, pages });
     // Whatever a round learns also clears the lane's own bookkeeping (an explicit wait spares the gate a poll).
-    for (const op of seen.values()) if (!inFlightStatuses.has(op.status)) lane.pendingOps.delete(op.id);
+    for (const op of seen.values()) {
+      if (inFlightStatuses.has(op.status) || !lane.pendingOps.has(op.id)) continue;
+      lane.pendingOps.delete(op.id);
+      if (successStatuses.has(op.status)) this.#learnDuration(op);
+    }
 
     for (const w of waiters) {
       if (w.kind === 'idle') {
-        const pendingDone = [...lane.pendingOps].every((id) => {
+        const pendingDone = [...lane.pendingOps.keys()].every((id) => {
           const op = seen.get(id);
           return op === undefined || !inFlightStatuses.has(op.status);
         });

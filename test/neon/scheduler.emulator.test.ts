@@ -89,7 +89,7 @@ describe('NeonScheduler against the emulator', () => {
   it('holds the rate budget for a burst of 2,000 queued calls across 10 projects: no 429 anywhere', async () => {
     const limits = { perMinute: 240, perRoutePerSecond: 8, retryAfter: true };
     const { client, emulator, scheduler } = await setup({
-      factor: 400,
+      factor: 200,
       emulator: { limits, durations: { create_timeline: 200, start_compute: 200, create_branch: 50 } },
       scheduler: { limits: { perWindow: limits.perMinute, windowMs: 60_000, perRoutePerSecond: limits.perRoutePerSecond } },
     });
