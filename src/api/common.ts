@@ -51,15 +51,34 @@ export type SecretKeyRef = z.output<typeof secretKeyRefSchema>;
 export const deletionPolicyValues = ['Delete', 'Retain'] as const;
 export type DeletionPolicy = (typeof deletionPolicyValues)[number];
 
-export function deletionPolicySchema(defaultPolicy: DeletionPolicy) {
-  return z
-    .enum(deletionPolicyValues)
-    .default(defaultPolicy)
-    .describe(
-      `What happens in Neon when this object is deleted: Delete removes the Neon resource, Retain leaves it ` +
-        `in place (the object is only forgotten). Default: ${defaultPolicy}.`,
-    );
+/**
+ * What happens in Neon when the object is deleted: `deletionPolicy`, and `ownAdopted` for a Neon resource the
+ * object found existing instead of creating (status.origin Adopted), which is never deleted unless it says so.
+ * Spread into every kind's spec.
+ */
+export function deletionShape(defaultPolicy: DeletionPolicy) {
+  return {
+    deletionPolicy: z
+      .enum(deletionPolicyValues)
+      .default(defaultPolicy)
+      .describe(
+        `What happens in Neon when this object is deleted: Delete removes the Neon resource, Retain leaves it ` +
+          `in place (the object is only forgotten). Default: ${defaultPolicy}. A resource the object adopted ` +
+          '(status.origin Adopted) is removed only if ownAdopted is true as well.',
+      ),
+    ownAdopted: z
+      .boolean()
+      .optional()
+      .describe(
+        'Treat a Neon resource this object adopted (it existed before: found by ID or name, or the project\'s default) ' +
+          'as its own, so deletionPolicy Delete removes it too. Default: false, an adopted resource is never deleted.',
+      ),
+  };
 }
+
+/** Whether the object created its Neon resource or adopted one that existed (recorded in status.origin). */
+export const originValues = ['Created', 'Adopted'] as const;
+export type Origin = (typeof originValues)[number];
 
 /** Compute Units: Neon's public-v2 spec sets the minimum (0.25) and no maximum. */
 const computeUnitSchema = z.number().min(0.25);
@@ -242,6 +261,13 @@ export type RecordedApiKeyRef = z.output<typeof recordedApiKeyRefSchema>;
 /** Fields every kind's status has. */
 export const statusBaseShape = {
   apiKeySecretRef: recordedApiKeyRefSchema.optional(),
+  origin: z
+    .enum(originValues)
+    .optional()
+    .describe(
+      'Created: the operator created the Neon resource for this object. Adopted: it existed in Neon before (found by ID ' +
+        'or name, or the project\'s default) and is left in Neon on deletion unless spec.ownAdopted is true.',
+    ),
   observedGeneration: z
     .int()
     .min(0)

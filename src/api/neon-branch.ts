@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import {
-  deletionPolicySchema,
+  deletionShape,
   localRef,
   neonIdSchema,
   secretKeyRefSchema,
@@ -60,7 +60,7 @@ export const neonBranchSpecSchema = withRules(
       expiresAt: timestampSchema
         .optional()
         .describe('When Neon deletes the branch automatically (RFC 3339, precision of seconds). Unset means no expiry.'),
-      deletionPolicy: deletionPolicySchema('Delete'),
+      ...deletionShape('Delete'),
     })
     .describe("Desired state of the Neon branch. A project's default branch is never deleted through a NeonBranch."),
   [

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import {
   branchTargetRules,
   branchTargetShape,
-  deletionPolicySchema,
+  deletionShape,
   localRef,
   neonIdSchema,
   postgresNameSchema,
@@ -25,7 +25,7 @@ export const neonDatabaseSpecSchema = withRules(
       ownerName: postgresNameSchema
         .optional()
         .describe('Name of the Postgres role that owns the database, e.g. neondb_owner. Set exactly one of ownerRef or ownerName.'),
-      deletionPolicy: deletionPolicySchema('Delete'),
+      ...deletionShape('Delete'),
     })
     .describe('Desired state of the Postgres database.'),
   [

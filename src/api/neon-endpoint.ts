@@ -3,7 +3,7 @@ import {
   autoscalingSchema,
   branchTargetRules,
   branchTargetShape,
-  deletionPolicySchema,
+  deletionShape,
   neonIdSchema,
   statusBaseShape,
   suspendTimeoutSecondsSchema,
@@ -28,7 +28,7 @@ export const neonEndpointSpecSchema = withRules(
         .boolean()
         .optional()
         .describe('Refuse connections to the compute (and suspend it). Unset leaves it as it is.'),
-      deletionPolicy: deletionPolicySchema('Delete'),
+      ...deletionShape('Delete'),
     })
     .describe('Desired state of the Neon compute endpoint. Fields left out keep the values Neon chose.'),
   [...branchTargetRules, immutable('type')],

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import {
   autoscalingSchema,
   connectionSecretSchema,
-  deletionPolicySchema,
+  deletionShape,
   neonIdSchema,
   postgresNameSchema,
   secretKeyRefSchema,
@@ -144,7 +144,7 @@ export const neonProjectSpecSchema = withRules(
           "The Neon API key for this project (and every object that references it), from a Secret in this namespace. " +
             "Default: the operator's own key. Lets one cluster manage projects of several Neon accounts.",
         ),
-      deletionPolicy: deletionPolicySchema('Retain'),
+      ...deletionShape('Retain'),
     })
     .describe('Desired state of the Neon project.'),
   [

@@ -3,7 +3,7 @@ import {
   branchTargetRules,
   branchTargetShape,
   connectionSecretSchema,
-  deletionPolicySchema,
+  deletionShape,
   localRef,
   neonIdSchema,
   postgresNameSchema,
@@ -41,7 +41,7 @@ export const neonRoleSpecSchema = withRules(
       endpointId: neonIdSchema
         .optional()
         .describe("Neon ID of the compute the Secret connects to (ep-…). At most one of endpointRef or endpointId; neither means the branch's read-write compute."),
-      deletionPolicy: deletionPolicySchema('Delete'),
+      ...deletionShape('Delete'),
     })
     .describe('Desired state of the Postgres role, and of the Secret to connect as it.'),
   [

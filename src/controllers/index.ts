@@ -9,6 +9,7 @@ import {
   objectKeyString,
   parseObjectKey,
   ReferenceIndex,
+  readableStateChanged,
   specOrMetadataChanged,
   type Controller,
   type KubeObject,
@@ -37,8 +38,8 @@ export const MANAGED_SECRET_SELECTOR = 'app.kubernetes.io/managed-by=neon-operat
  * The Secrets watched for API key changes: every Secret of the watched namespaces except the connection
  * Secrets the operator writes (cached by their own informer) and Helm's release records (`owner=helm`, the
  * largest Secrets of many namespaces, never an API key). API key Secrets carry no label of ours, so a
- * label cannot narrow this further; the namespace scope is the operator's watched namespaces, where the
- * chart grants list and watch on Secrets anyway.
+ * label cannot narrow this further; the namespace scope is the operator's watched namespaces, and the watch
+ * is metadata only.
  */
 export const API_KEY_SECRET_SELECTOR = 'app.kubernetes.io/managed-by!=neon-operator,owner!=helm';
 
@@ -48,7 +49,8 @@ export function apiKeySecretKeys(obj: KubeObject): ObjectKey[] {
   const named = (ref: unknown): ObjectKey[] => {
     if (typeof ref !== 'object' || ref === null) return [];
     const { name, namespace: ns } = ref as { name?: unknown; namespace?: unknown };
-    return typeof name === 'string' ? [{ namespace: typeof ns === 'string' ? ns : namespace, name }] : [];
+    // A key in another namespace is never used (isForeignRecord), so its Secret is not watched for the object.
+    return typeof name === 'string' && (ns === undefined || ns === namespace) ? [{ namespace, name }] : [];
   };
   const { spec, status } = obj as { spec?: { apiKeySecretRef?: unknown }; status?: { apiKeySecretRef?: unknown } };
   return [...named(spec?.apiKeySecretRef), ...named(status?.apiKeySecretRef)];
@@ -65,8 +67,8 @@ function watchApiKeySecrets(controller: Controller): void {
   controller.informer.on({ add: track, update: (_old, obj) => track(obj), delete: (obj) => index.delete(objectKeyString(keyOf(obj))) });
   controller.watchMapped(coreResources.secret, (secret) => index.dependentsOf(objectKeyString(keyOf(secret))).map(parseObjectKey), {
     labelSelector: API_KEY_SECRET_SELECTOR,
-    // Only the fact that a Secret changed matters here (the reconcile reads the key fresh), so no Secret's
-    // data is ever held in this cache.
+    // Only the fact that a Secret changed matters here (the reconcile reads the key fresh by name), so the
+    // API server sends metadata only: this watch never receives a Secret's data.
     metadataOnly: true,
   });
 }
@@ -113,24 +115,24 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
   project.watchOwned(coreResources.secret, { labelSelector: MANAGED_SECRET_SELECTOR, controllerOnly: true });
 
   const branch = add('neonbranch', branchReconciler(deps));
-  branch.watchReferences(resourceTypes.project, (b) => refs(b, specOf<NeonBranch>(b).projectRef));
-  branch.watchReferences(resourceTypes.branch, (b) => refs(b, specOf<NeonBranch>(b).parentRef));
+  branch.watchReferences(resourceTypes.project, (b) => refs(b, specOf<NeonBranch>(b).projectRef), readableStateChanged);
+  branch.watchReferences(resourceTypes.branch, (b) => refs(b, specOf<NeonBranch>(b).parentRef), readableStateChanged);
 
   const endpoint = add('neonendpoint', endpointReconciler(deps));
-  endpoint.watchReferences(resourceTypes.project, (e) => refs(e, specOf<NeonEndpoint>(e).projectRef));
-  endpoint.watchReferences(resourceTypes.branch, (e) => refs(e, specOf<NeonEndpoint>(e).branchRef));
+  endpoint.watchReferences(resourceTypes.project, (e) => refs(e, specOf<NeonEndpoint>(e).projectRef), readableStateChanged);
+  endpoint.watchReferences(resourceTypes.branch, (e) => refs(e, specOf<NeonEndpoint>(e).branchRef), readableStateChanged);
 
   const role = add('neonrole', roleReconciler(deps));
-  role.watchReferences(resourceTypes.project, (r) => refs(r, specOf<NeonRole>(r).projectRef));
-  role.watchReferences(resourceTypes.branch, (r) => refs(r, specOf<NeonRole>(r).branchRef));
-  role.watchReferences(resourceTypes.endpoint, (r) => refs(r, specOf<NeonRole>(r).endpointRef));
-  role.watchReferences(resourceTypes.database, (r) => refs(r, specOf<NeonRole>(r).databaseRef));
+  role.watchReferences(resourceTypes.project, (r) => refs(r, specOf<NeonRole>(r).projectRef), readableStateChanged);
+  role.watchReferences(resourceTypes.branch, (r) => refs(r, specOf<NeonRole>(r).branchRef), readableStateChanged);
+  role.watchReferences(resourceTypes.endpoint, (r) => refs(r, specOf<NeonRole>(r).endpointRef), readableStateChanged);
+  role.watchReferences(resourceTypes.database, (r) => refs(r, specOf<NeonRole>(r).databaseRef), readableStateChanged);
   role.watchOwned(coreResources.secret, { labelSelector: MANAGED_SECRET_SELECTOR, controllerOnly: true });
 
   const database = add('neondatabase', databaseReconciler(deps));
-  database.watchReferences(resourceTypes.project, (d) => refs(d, specOf<NeonDatabase>(d).projectRef));
-  database.watchReferences(resourceTypes.branch, (d) => refs(d, specOf<NeonDatabase>(d).branchRef));
-  database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef));
+  database.watchReferences(resourceTypes.project, (d) => refs(d, specOf<NeonDatabase>(d).projectRef), readableStateChanged);
+  database.watchReferences(resourceTypes.branch, (d) => refs(d, specOf<NeonDatabase>(d).branchRef), readableStateChanged);
+  database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef), readableStateChanged);
 
   for (const controller of [project, branch, endpoint, role, database]) watchApiKeySecrets(controller);
   for (const controller of [endpoint, role, database]) requeueConflictsOnRelease(controller);

@@ -17,6 +17,7 @@ import type { z } from 'zod';
 import { systemClock, type Clock } from '../clock.ts';
 import { OPERATOR_VERSION } from '../version.ts';
 import { defaultNeonDispatcher, NeonHttp, type HttpAttempt } from './http.ts';
+import { ReadCoalescer } from './read-coalescer.ts';
 import { registerSecret } from './redact.ts';
 import type { CallKind, NeonScheduler, OperationsSource } from './scheduler.ts';
 import {
@@ -72,6 +73,11 @@ export interface NeonClientOptions {
   userAgent?: string;
   /** Time for one attempt to get its complete answer. Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * How long an answer to a read of a project serves identical reads (ReadCoalescer), unless something
+   * changed the project meanwhile. Default 0: only reads in flight are shared.
+   */
+  readFreshMs?: number;
 }
 
 export interface CallOptions {
@@ -227,6 +233,7 @@ export class NeonClient implements OperationsSource {
   readonly #scheduler: NeonScheduler;
   readonly #http: NeonHttp;
   readonly #ownedDispatcher: Dispatcher | undefined;
+  readonly #reads: ReadCoalescer;
 
   constructor(options: NeonClientOptions) {
     if (!options.apiKey) throw new Error('NeonClient needs an API key');
@@ -244,6 +251,7 @@ export class NeonClient implements OperationsSource {
       userAgent: options.userAgent ?? `neon-operator/${OPERATOR_VERSION}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     });
+    this.#reads = new ReadCoalescer({ clock: options.clock ?? systemClock, freshMs: options.readFreshMs ?? 0 });
     this.#scheduler.registerAccount(this.account, this);
   }
 
@@ -515,6 +523,7 @@ export class NeonClient implements OperationsSource {
         projectId,
       },
       o,
+      false, // a password is never held for another caller
     );
     return v.password;
   }
@@ -598,6 +607,7 @@ export class NeonClient implements OperationsSource {
     const v = await this.#read(
       { method: 'GET', route: `${P}/operations/{operation_id}`, params: { project_id: projectId, operation_id: operationId }, schema: OperationResponse, projectId },
       o,
+      false, // polled for progress: every answer must be new
     );
     return v.operation;
   }
@@ -607,6 +617,7 @@ export class NeonClient implements OperationsSource {
     return this.#read(
       { method: 'GET', route: `${P}/operations`, params: { project_id: projectId }, query: { limit: q.limit, cursor: q.cursor }, schema: OperationsListResponse, projectId },
       o,
+      false, // polled for progress: every answer must be new
     );
   }
 
@@ -614,8 +625,13 @@ export class NeonClient implements OperationsSource {
    * Waits until the given operations (ids or the objects a mutation returned) have ended. Polls are
    * shared with every other waiter on the project. Rejects OperationFailedError on failed/error/cancelled.
    */
-  waitForOperations(projectId: string, operations: ReadonlyArray<string | Operation>, o?: CallOptions): Promise<Operation[]> {
-    return this.#scheduler.waitForOperations(this.account, projectId, operations, o?.signal);
+  async waitForOperations(projectId: string, operations: ReadonlyArray<string | Operation>, o?: CallOptions): Promise<Operation[]> {
+    try {
+      return await this.#scheduler.waitForOperations(this.account, projectId, operations, o?.signal);
+    } finally {
+      // Their end changed the project (a branch ready, a compute started): earlier reads are stale.
+      this.#reads.invalidate(projectId);
+    }
   }
 
   /** A connection URI (with the role's password: never log it). `pooled` selects the `-pooler` host. */
@@ -630,22 +646,36 @@ export class NeonClient implements OperationsSource {
         projectId,
       },
       o,
+      false, // carries a password
     );
     return v.uri;
   }
 
   // ---- plumbing -------------------------------------------------------------------------------------
 
-  #read<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S>> {
-    return this.#run(c, 'read', false, o) as Promise<z.infer<S>>;
+  /** A read; one of a project (not a password) is shared with identical reads through the ReadCoalescer. */
+  #read<S extends z.ZodType>(c: Call<S>, o?: CallOptions, shared = true): Promise<z.infer<S>> {
+    if (!shared || c.projectId === undefined) return this.#run(c, 'read', false, o) as Promise<z.infer<S>>;
+    const key = JSON.stringify([c.route, c.params, c.query]);
+    return this.#reads.read(c.projectId, key, () => this.#run(c, 'read', false) as Promise<z.infer<S>>, o?.signal);
   }
 
   #mutate<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S>> {
-    return this.#run(c, 'mutation', false, o) as Promise<z.infer<S>>;
+    return this.#changing(c, () => this.#run(c, 'mutation', false, o) as Promise<z.infer<S>>);
   }
 
   #mutateMaybeGone<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S> | null> {
-    return this.#run(c, 'mutation', true, o);
+    return this.#changing(c, () => this.#run(c, 'mutation', true, o));
+  }
+
+  /** Runs a mutation; what was read of its project before or while it ran is not served afterwards. */
+  async #changing<T>(c: Call<z.ZodType>, send: () => Promise<T>): Promise<T> {
+    if (c.projectId !== undefined) this.#reads.invalidate(c.projectId);
+    try {
+      return await send();
+    } finally {
+      if (c.projectId !== undefined) this.#reads.invalidate(c.projectId);
+    }
   }
 
   #run<S extends z.ZodType>(c: Call<S>, kind: CallKind, allowNoContent: boolean, o?: CallOptions): Promise<z.infer<S> | null> {

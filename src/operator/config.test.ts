@@ -24,6 +24,15 @@ describe('operator configuration', () => {
     expect(c.kubeconfig).toBeUndefined();
   });
 
+  it('reads the allowed projects as namespace/projectId pairs with wildcards', () => {
+    const c = config([], { NEON_API_KEY: 'k', ALLOWED_PROJECTS: 'team-a/proj-1, preview-*/shared-2,*/*' });
+    expect(c.allowedProjects).toEqual([
+      { namespace: 'team-a', projectId: 'proj-1' },
+      { namespace: 'preview-*', projectId: 'shared-2' },
+      { namespace: '*', projectId: '*' },
+    ]);
+  });
+
   it('reads flags (both --flag=value and --flag value) over the environment', () => {
     const c = config(
       ['--namespaces=a, b', '--resync-period', '90s', '--log-level=debug', '--neon-api-url=http://127.0.0.1:9/api/v2/', '--leader-elect', '--concurrency=8'],
@@ -48,6 +57,7 @@ describe('operator configuration', () => {
     expect(() => config([], { NEON_API_KEY: 'k', LOG_LEVEL: 'loud' })).toThrow(/--log-level \(env LOG_LEVEL\)/);
     expect(() => config(['--concurrency=0'])).toThrow(/--concurrency/);
     expect(() => config(['--namespaces=Bad_NS'])).toThrow(/--namespaces/);
+    expect(() => config(['--allowed-projects=team-a'])).toThrow(/--allowed-projects \(env ALLOWED_PROJECTS\): "team-a" is not namespace\/projectId/);
     expect(() => config(['--api-key-secret=just-a-name'], {})).toThrow(/--api-key-secret/);
     expect(() => config(['--frobnicate'])).toThrow(ConfigError);
     expect(() => config(['--log-level'])).toThrow(/--log-level needs a value/);

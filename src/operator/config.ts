@@ -4,6 +4,7 @@
  * environment variable). Flags win over the environment.
  */
 import { z } from 'zod';
+import { parseAllowedProjects, type AllowedProject } from '../controllers/shared/tenancy.ts';
 import { DEFAULT_NEON_BASE_URL } from '../neon/index.ts';
 
 export interface OperatorConfig {
@@ -20,6 +21,8 @@ export interface OperatorConfig {
   /** Where to read the operator's own key from instead: a Secret key. */
   apiKeySecret: { namespace: string; name: string; key: string } | undefined;
   concurrency: number;
+  /** Projects a namespace may reach with the operator's own key besides those its NeonProjects created. */
+  allowedProjects: AllowedProject[];
   leaderElection: { enabled: boolean; namespace: string; name: string };
   /** Port of the metrics and health server; 0 disables it. */
   metricsPort: number;
@@ -67,6 +70,14 @@ const FLAGS = {
     flag: 'api-key-secret',
     env: 'NEON_API_KEY_SECRET',
     help: 'Read the operator\'s Neon API key from a Secret: namespace/name[:key] (key default api-key). Otherwise NEON_API_KEY.',
+  },
+  allowedProjects: {
+    flag: 'allowed-projects',
+    env: 'ALLOWED_PROJECTS',
+    help:
+      "Comma-separated namespace/projectId pairs that may reach an existing Neon project by ID with the operator's own key " +
+      '(a namespace may end with *, * alone means any; the project ID may be *). Default: none; a namespace reaches only ' +
+      'the projects its NeonProjects created, or any project of an account it names with apiKeySecretRef.',
   },
   concurrency: { flag: 'concurrency', env: 'CONCURRENCY', default: '4', help: 'Objects of one kind reconciled at once.' },
   leaderElect: { flag: 'leader-elect', env: 'LEADER_ELECT', default: 'false', boolean: true, help: 'Run controllers only while holding a Lease (for several replicas).' },
@@ -188,6 +199,20 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     neonApiUrl: field('neonApiUrl', z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''))),
     neonApiKey,
     apiKeySecret,
+    allowedProjects: field(
+      'allowedProjects',
+      z
+        .string()
+        .optional()
+        .transform((s, ctx) => {
+          try {
+            return parseAllowedProjects((s ?? '').split(',').map((e) => e.trim()).filter((e) => e !== ''));
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: (err as Error).message });
+            return z.NEVER;
+          }
+        }),
+    ),
     concurrency: field('concurrency', z.coerce.number().int().min(1).max(64)),
     leaderElection: {
       enabled: field('leaderElect', boolSchema),

@@ -57,6 +57,13 @@ async function readApiKeySecret(kube: KubeClient, ref: NonNullable<OperatorConfi
 }
 
 /** Builds and starts the operator. Resolves once it runs (controllers start when caches have synced). */
+/**
+ * How long one answer to a read of a Neon project serves the reconciles that ask the same within that time
+ * (README, "How fresh the operator's view of Neon is"). Any change the operator makes to the project, and the
+ * end of operations it waits for, make it read again at once.
+ */
+const NEON_READ_FRESH_MS = 1_000;
+
 export async function startOperator(config: OperatorConfig, overrides: OperatorOverrides = {}): Promise<RunningOperator> {
   const clock = overrides.clock ?? systemClock;
   const log = overrides.log ?? createLogger(config.logLevel);
@@ -64,7 +71,7 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
   const kube = new KubeClient(httpTransport(kubeConfig, { userAgent: `neon-operator/${OPERATOR_VERSION}` }));
   const scheduler = new NeonScheduler({ clock, logger: log.child({ component: 'neon-scheduler' }), ...overrides.scheduler });
   const defaultApiKey = config.apiKeySecret ? await readApiKeySecret(kube, config.apiKeySecret) : config.neonApiKey;
-  const accounts = new NeonAccounts({ scheduler, kube, baseUrl: config.neonApiUrl, defaultApiKey, clock, log });
+  const accounts = new NeonAccounts({ scheduler, kube, baseUrl: config.neonApiUrl, defaultApiKey, clock, log, readFreshMs: NEON_READ_FRESH_MS });
   const metrics = new OperatorMetrics();
   metrics.bindScheduler(scheduler);
   const manager = new Manager({
@@ -90,6 +97,7 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
     resyncJitter: config.resyncJitter,
     concurrency: config.concurrency,
     waitingRequeueMs: config.waitingRequeueMs,
+    allowedProjects: config.allowedProjects,
   });
   metrics.bindManager(manager);
   const done = manager.run();

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Controller, specOrMetadataChanged, type InformerSource, type ReconcileOutcome } from './controller.ts';
+import { Controller, readableStateChanged, specOrMetadataChanged, type InformerSource, type ReconcileOutcome } from './controller.ts';
 import { FakeClock, flushMicrotasks } from './fake-clock.ts';
 import { FakeTransport } from './fake-transport.ts';
 import { Informer } from './informer.ts';
@@ -167,6 +167,31 @@ describe('Controller', () => {
     t.watchOf(projects)?.send({ type: 'MODIFIED', object: { metadata: { namespace: 'ns', name: 'p1', resourceVersion: '9' } } });
     await flushMicrotasks();
     expect(t.keys).toEqual(['ns/b1']);
+  });
+
+  it('with readableStateChanged, wakes dependents for Ready, IDs and spec changes, not for any status write', async () => {
+    const t = setup(async () => undefined);
+    t.initial.set(resourcePath(branches), [branch('b1', '1', {}, 'p1')]);
+    t.controller.watchReferences(projects, (b) => (b.spec ? [{ namespace: 'ns', name: b.spec.project }] : []), readableStateChanged);
+    await t.start();
+    const project = (rv: string, status: Record<string, unknown>, generation = 1) => ({
+      metadata: { namespace: 'ns', name: 'p1', resourceVersion: rv, generation },
+      status,
+    });
+    const notReady = { type: 'Ready', status: 'False', reason: 'Waiting', message: 'a', observedGeneration: 1 };
+    const send = async (type: 'ADDED' | 'MODIFIED', object: Record<string, unknown>) => {
+      t.keys.length = 0;
+      t.watchOf(projects)?.send({ type, object });
+      await flushMicrotasks();
+      return [...t.keys];
+    };
+    expect(await send('ADDED', project('1', { conditions: [notReady] }))).toEqual(['ns/b1']);
+    // Another message or reason while still not Ready: nothing a dependent reads.
+    expect(await send('MODIFIED', project('2', { conditions: [{ ...notReady, reason: 'Other', message: 'b' }] }))).toEqual([]);
+    expect(await send('MODIFIED', project('3', { projectId: 'x', conditions: [notReady] }))).toEqual(['ns/b1']);
+    expect(await send('MODIFIED', project('4', { projectId: 'x', conditions: [{ ...notReady, status: 'True' }] }))).toEqual(['ns/b1']);
+    expect(await send('MODIFIED', project('5', { projectId: 'x', conditions: [{ ...notReady, status: 'True', message: 'c' }] }))).toEqual([]);
+    expect(await send('MODIFIED', project('6', { projectId: 'x', conditions: [{ ...notReady, status: 'True', message: 'c' }] }, 2))).toEqual(['ns/b1']);
   });
 
   it('stop() lets the in-flight reconcile finish and takes no more work', async () => {

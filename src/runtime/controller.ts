@@ -70,6 +70,29 @@ export function specOrMetadataChanged<T extends KubeObject>(oldObj: T, newObj: T
 }
 
 /**
+ * Predicate for referenced objects: true when what a dependent can read of `newObj` changed — its spec
+ * (generation), deletion, its Ready condition (status and the generation it was computed for), or any status
+ * field other than conditions (IDs, hosts, states). A status write that only touches another condition's
+ * message, reason or timestamps, or resourceVersion, wakes no dependent.
+ */
+export function readableStateChanged<T extends KubeObject>(oldObj: T, newObj: T): boolean {
+  const pick = (o: T) => {
+    const { conditions, observedGeneration: _observed, ...rest } = ((o as { status?: Record<string, unknown> }).status ?? {}) as {
+      conditions?: Array<{ type?: string; status?: string; observedGeneration?: number }>;
+      observedGeneration?: number;
+    } & Record<string, unknown>;
+    const ready = conditions?.find((c) => c.type === 'Ready');
+    return {
+      generation: o.metadata?.generation,
+      deletionTimestamp: o.metadata?.deletionTimestamp,
+      ready: ready ? [ready.status, ready.observedGeneration] : undefined,
+      status: rest,
+    };
+  };
+  return !jsonEqual(pick(oldObj), pick(newObj));
+}
+
+/**
  * One controller: the primary resource's informer (and any watched ones) feed keys into a deduplicating
  * queue; workers call the reconciler per key. Keys are queued as soon as the controller is created;
  * `start` runs the workers (the Manager does that when this replica leads).
@@ -148,9 +171,14 @@ export class Controller<T extends KubeObject = KubeObject> {
   /**
    * Dependents follow what they reference: `references(primary)` names the objects of `type` a primary
    * object depends on (e.g. a branch → its project). When one of them changes, every primary object that
-   * references it is requeued (through an index, no scan). Returns the index for inspection.
+   * references it is requeued (through an index, no scan); an update only when `changed(old, new)` says so
+   * (e.g. readableStateChanged). Returns the index for inspection.
    */
-  watchReferences(type: ResourceType, references: (primary: T) => ObjectKey[]): ReferenceIndex {
+  watchReferences(
+    type: ResourceType,
+    references: (primary: T) => ObjectKey[],
+    changed: (oldObj: KubeObject, newObj: KubeObject) => boolean = () => true,
+  ): ReferenceIndex {
     const index = new ReferenceIndex();
     const track = (obj: T): void => index.set(objectKeyString(keyOf(obj)), references(obj).map(objectKeyString));
     this.#unsubscribe.push(
@@ -166,7 +194,9 @@ export class Controller<T extends KubeObject = KubeObject> {
     this.#unsubscribe.push(
       this.#options.informers.informer(type).on({
         add: requeueDependents,
-        update: (_old, obj) => requeueDependents(obj),
+        update: (old, obj) => {
+          if (changed(old, obj)) requeueDependents(obj);
+        },
         delete: requeueDependents,
       }),
     );

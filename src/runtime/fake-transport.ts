@@ -1,4 +1,4 @@
-import type { KubeRequest, KubeTransport, QueryValue } from './kube-client.ts';
+import type { KubeRequest, KubeTransport, QueryValue, WatchOptions } from './kube-client.ts';
 import { KubeApiError } from './kube-client.ts';
 
 /** One open watch stream that a test drives by hand. */
@@ -6,15 +6,17 @@ export class FakeWatchStream {
   readonly path: string;
   readonly query: Record<string, QueryValue>;
   readonly signal: AbortSignal;
+  readonly options: WatchOptions;
   #queue: unknown[] = [];
   #ended = false;
   #error: unknown;
   #wake: (() => void) | undefined;
 
-  constructor(path: string, query: Record<string, QueryValue>, signal: AbortSignal) {
+  constructor(path: string, query: Record<string, QueryValue>, signal: AbortSignal, options: WatchOptions = {}) {
     this.path = path;
     this.query = query;
     this.signal = signal;
+    this.options = options;
     signal.addEventListener('abort', () => this.#wake?.(), { once: true });
   }
 
@@ -70,7 +72,7 @@ export class FakeTransport implements KubeTransport {
     return this.handle(req);
   }
 
-  watch(path: string, query: Record<string, QueryValue>, signal: AbortSignal): AsyncIterable<unknown> {
+  watch(path: string, query: Record<string, QueryValue>, signal: AbortSignal, options?: WatchOptions): AsyncIterable<unknown> {
     if (this.failNextWatch !== undefined) {
       const err = this.failNextWatch;
       this.failNextWatch = undefined;
@@ -78,7 +80,7 @@ export class FakeTransport implements KubeTransport {
         [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }),
       };
     }
-    const stream = new FakeWatchStream(path, query, signal);
+    const stream = new FakeWatchStream(path, query, signal, options);
     this.watches.push(stream);
     return stream.events();
   }

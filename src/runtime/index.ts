@@ -13,6 +13,7 @@ export {
 export {
   apiGroupOf,
   Controller,
+  readableStateChanged,
   specOrMetadataChanged,
   type ControllerOptions,
   type InformerScope,
@@ -34,6 +35,8 @@ export {
   isNotFound,
   KubeApiError,
   KubeClient,
+  METADATA_ACCEPT,
+  METADATA_LIST_ACCEPT,
   PatchType,
   resourcePath,
   resourceTypeId,
@@ -45,6 +48,7 @@ export {
   type OwnerReference,
   type PatchOptions,
   type ResourceType,
+  type WatchOptions,
 } from './kube-client.ts';
 export { KubeLeaseLock, LeaderElector, type LeaderCallbacks, type LeaderElectorOptions, type LeaseLock, type LeaseRecord } from './leader-election.ts';
 export { installSignalHandlers, LeadershipLostError, Manager, type LeaderElectionOptions, type ManagerOptions } from './manager.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from './fake-clock.ts';
 import { FakeTransport } from './fake-transport.ts';
 import { Informer } from './informer.ts';
-import { KubeApiError, KubeClient, type KubeObject, type KubeRequest, type ResourceType } from './kube-client.ts';
+import { KubeApiError, KubeClient, METADATA_ACCEPT, METADATA_LIST_ACCEPT, type KubeObject, type KubeRequest, type ResourceType } from './kube-client.ts';
 
 const widgets: ResourceType = { group: 'example.dev', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
 const log = pino({ level: 'silent' });
@@ -74,6 +74,34 @@ describe('Informer', () => {
     await flushMicrotasks();
     expect(t.events).toEqual(['add a/s1@5', 'update s1 5->11']);
     expect(t.informer.get({ namespace: 'a', name: 's1' })).toEqual(obj('a', 's1', '11'));
+  });
+
+  it('with metadataOnly asks the server for PartialObjectMetadataList (list) and PartialObjectMetadata (watch), and stores them as the type', async () => {
+    const t = setup({ metadataOnly: true });
+    const partial = (rv: string) => ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: obj('a', 's1', rv).metadata });
+    t.setServer([partial('5') as KubeObject], '10');
+    t.informer.start();
+    await flushMicrotasks();
+    expect(t.lists.map((r) => r.accept)).toEqual([METADATA_LIST_ACCEPT]);
+    expect(t.transport.watches.map((w) => w.options.accept)).toEqual([METADATA_ACCEPT]);
+    expect(t.informer.get({ namespace: 'a', name: 's1' })).toEqual(obj('a', 's1', '5'));
+    t.transport.openWatch?.send({ type: 'MODIFIED', object: partial('11') });
+    await flushMicrotasks();
+    expect(t.informer.get({ namespace: 'a', name: 's1' })).toEqual(obj('a', 's1', '11'));
+    // A relist after the watch expired asks for metadata again.
+    t.transport.openWatch?.send({ type: 'ERROR', object: { code: 410, reason: 'Expired' } });
+    await flushMicrotasks();
+    expect(t.lists.map((r) => r.accept)).toEqual([METADATA_LIST_ACCEPT, METADATA_LIST_ACCEPT]);
+    expect(t.transport.watches.map((w) => w.options.accept)).toEqual([METADATA_ACCEPT, METADATA_ACCEPT]);
+  });
+
+  it('without metadataOnly asks for whole objects (no Accept override)', async () => {
+    const t = setup();
+    t.setServer([obj('a', 'w1', '5')], '10');
+    t.informer.start();
+    await flushMicrotasks();
+    expect(t.lists.map((r) => r.accept)).toEqual([undefined]);
+    expect(t.transport.watches.map((w) => w.options.accept)).toEqual([undefined]);
   });
 
   it('lists, then watches from the list resourceVersion with bookmarks, and keeps the store current', async () => {

@@ -2,7 +2,17 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Clock } from '../clock.ts';
 import { backoffDelay, type BackoffPolicy } from './backoff.ts';
-import { isGone, KubeApiError, resourcePath, resourceTypeId, type KubeClient, type KubeObject, type ResourceType } from './kube-client.ts';
+import {
+  asMetadataOf,
+  isGone,
+  KubeApiError,
+  METADATA_ACCEPT,
+  resourcePath,
+  resourceTypeId,
+  type KubeClient,
+  type KubeObject,
+  type ResourceType,
+} from './kube-client.ts';
 import { objectKeyString, type ObjectKey } from './reconcile.ts';
 
 /** Callbacks run synchronously, in order, after the store has changed. */
@@ -22,8 +32,9 @@ export interface InformerOptions {
   namespaces?: readonly string[] | undefined;
   labelSelector?: string | undefined;
   /**
-   * Keep only apiVersion, kind and metadata of each object (like a PartialObjectMetadata cache): for watches
-   * that only need to know *that* an object changed, e.g. Secrets, whose data then never sits in memory.
+   * List and watch metadata only (PartialObjectMetadata, as client-go's metadata informer does): for watches
+   * that only need to know *that* an object changed, e.g. Secrets, whose data then never leaves the API
+   * server. Stored objects carry the type's apiVersion and kind.
    */
   metadataOnly?: boolean | undefined;
   /** Full relist even when the watch looks healthy (catches anything a watch may have missed). Default 10 min. */
@@ -152,6 +163,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         const listed = await client.list<T>(type, namespace, {
           signal,
           ...(this.#options.labelSelector ? { labelSelector: this.#options.labelSelector } : {}),
+          ...(this.#options.metadataOnly ? { metadataOnly: true } : {}),
         });
         this.#replace(namespace, listed.items);
         this.#markSynced(scope);
@@ -228,6 +240,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           labelSelector: this.#options.labelSelector,
         },
         ctl.signal,
+        this.#options.metadataOnly ? { accept: METADATA_ACCEPT } : {},
       );
       for await (const raw of events) {
         lastSeen = clock.now();
@@ -282,7 +295,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   #upsert(item: T): void {
-    const obj = this.#options.metadataOnly ? ({ apiVersion: item.apiVersion, kind: item.kind, metadata: item.metadata } as T) : item;
+    const obj = this.#options.metadataOnly ? (asMetadataOf(this.type, item) as T) : item;
     // managedFields are often the largest part of an object and no reconciler reads them (client-go's
     // TransformStripManagedFields does the same).
     if (obj.metadata && 'managedFields' in obj.metadata) delete (obj.metadata as { managedFields?: unknown }).managedFields;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpTransport, isConflict, isNotFound, KubeApiError, KubeClient, coreResources, type ResourceType } from './kube-client.ts';
+import { httpTransport, isConflict, isNotFound, KubeApiError, KubeClient, coreResources, METADATA_ACCEPT, type ResourceType } from './kube-client.ts';
 
 const widgets: ResourceType = { group: 'example.dev', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
 
@@ -10,14 +10,14 @@ const widgets: ResourceType = { group: 'example.dev', version: 'v1', plural: 'wi
 let route: (req: IncomingMessage, body: string, res: ServerResponse) => void = (_req, _body, res) => res.end();
 let server: Server;
 let client: KubeClient;
-const seen: Array<{ method: string; url: string; contentType: string | undefined; body: string }> = [];
+const seen: Array<{ method: string; url: string; contentType: string | undefined; accept: string | undefined; body: string }> = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], body });
+      seen.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], accept: req.headers.accept, body });
       route(req, body, res);
     });
   });
@@ -39,6 +39,21 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
 };
 
 describe('httpTransport + KubeClient', () => {
+  it('reuses one connection pool for the API server instead of a new one per request', async () => {
+    route = (_req, _body, res) => json(res, 200, { metadata: { name: 'w' } });
+    let connections = 0;
+    const count = (): void => void connections++;
+    server.on('connection', count);
+    try {
+      for (let i = 0; i < 20; i++) await client.get(widgets, { namespace: 'ns', name: 'w' });
+    } finally {
+      server.off('connection', count);
+    }
+    // Sequential requests reuse kept-alive connections of one pool: a couple at most, where a pool per request
+    // (client-node's applySecurityAuthentication builds one each time) opens one connection per request.
+    expect(connections).toBeLessThanOrEqual(2);
+  });
+
   it('sends patches with the content type they are, and server-side apply with fieldManager and force', async () => {
     seen.length = 0;
     route = (_req, body, res) => json(res, 200, JSON.parse(body));
@@ -62,6 +77,39 @@ describe('httpTransport + KubeClient', () => {
     expect(isConflict(err)).toBe(true);
     expect(isNotFound(err)).toBe(false);
     expect((err as Error).message).toContain('the object has been modified');
+  });
+
+  it('metadata only: list, get and watch ask for PartialObjectMetadata[List] in the Accept header, and answer with the type', async () => {
+    seen.length = 0;
+    const partial = (name: string) => ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: { name, namespace: 'ns', labels: { a: 'b' } } });
+    route = (req, _body, res) => {
+      if (req.url?.includes('watch=true')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(`${JSON.stringify({ type: 'ADDED', object: partial('w') })}\n`);
+      } else if (req.url?.includes('/secrets/')) json(res, 200, partial('s'));
+      else json(res, 200, { apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '7' }, items: [partial('a')] });
+    };
+    const list = await client.list(coreResources.secret, 'ns', { metadataOnly: true, labelSelector: 'x=y' });
+    expect(list.items).toEqual([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'a', namespace: 'ns', labels: { a: 'b' } } }]);
+    expect(await client.getMetadata(coreResources.secret, { namespace: 'ns', name: 's' })).toEqual({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's', namespace: 'ns', labels: { a: 'b' } },
+    });
+    for await (const _ of client.transport.watch('/api/v1/namespaces/ns/secrets', {}, new AbortController().signal, { accept: METADATA_ACCEPT })) void _;
+    await client.get(coreResources.secret, { namespace: 'ns', name: 's' });
+    expect(seen.map((s) => [s.url, s.accept])).toEqual([
+      ['/api/v1/namespaces/ns/secrets?limit=500&labelSelector=x%3Dy', 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1'],
+      ['/api/v1/namespaces/ns/secrets/s', 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1'],
+      ['/api/v1/namespaces/ns/secrets?watch=true', 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1'],
+      // A plain read still asks for the whole object.
+      ['/api/v1/namespaces/ns/secrets/s', 'application/json'],
+    ]);
+  });
+
+  it('getMetadata of a missing object is undefined', async () => {
+    route = (_req, _body, res) => json(res, 404, { kind: 'Status', reason: 'NotFound', code: 404, message: 'secrets "s" not found' });
+    expect(await client.getMetadata(coreResources.secret, { namespace: 'ns', name: 's' })).toBeUndefined();
   });
 
   it('follows list pages and returns the last page resourceVersion', async () => {

@@ -124,7 +124,23 @@ export interface KubeRequest {
   body?: unknown;
   /** Defaults to `application/json`. Patches must say which kind they are. */
   contentType?: string;
+  /** The representation asked for; defaults to `application/json`. */
+  accept?: string;
   signal?: AbortSignal;
+}
+
+/**
+ * Ask the API server for metadata only (meta.k8s.io/v1 PartialObjectMetadata[List]), the way client-go's
+ * metadata client and controller-runtime's metadata-only watches do. Deliberately without a bare
+ * `application/json` fallback: a server that cannot answer in this form must refuse (406), not send the
+ * full objects (for Secrets: their data) instead.
+ */
+export const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
+export interface WatchOptions {
+  /** The representation of each event's object; defaults to `application/json`. */
+  accept?: string;
 }
 
 /** The wire: one JSON request, or one watch stream. Swappable in tests. */
@@ -135,7 +151,7 @@ export interface KubeTransport {
    * Opens a watch (`watch=true` is added) and yields each event's parsed JSON line. Ends when the server
    * closes the stream; rejects with `KubeApiError` on a non-200 answer, or with the network error.
    */
-  watch(path: string, query: Record<string, QueryValue>, signal: AbortSignal): AsyncIterable<unknown>;
+  watch(path: string, query: Record<string, QueryValue>, signal: AbortSignal, options?: WatchOptions): AsyncIterable<unknown>;
 }
 
 export const PatchType = {
@@ -180,11 +196,34 @@ export class KubeClient {
     }
   }
 
-  /** Lists all objects (following `continue` pages); `namespace` undefined means all namespaces. */
+  /**
+   * Reads only the metadata of one object (a PartialObjectMetadata: labels, owner references, UID, …, never
+   * e.g. a Secret's data), with the type's apiVersion and kind; `undefined` when it does not exist.
+   */
+  async getMetadata(type: ResourceType, key: ObjectKey, signal?: AbortSignal): Promise<KubeObject | undefined> {
+    try {
+      const answer = await this.transport.request({
+        method: 'GET',
+        path: resourcePath(type, key),
+        accept: METADATA_ACCEPT,
+        ...(signal ? { signal } : {}),
+      });
+      return asMetadataOf(type, answer as KubeObject);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Lists all objects (following `continue` pages); `namespace` undefined means all namespaces. With
+   * `metadataOnly` the server sends a PartialObjectMetadataList, and each item comes back as metadata with
+   * the type's apiVersion and kind.
+   */
   async list<T extends KubeObject>(
     type: ResourceType,
     namespace: string | undefined,
-    options: { labelSelector?: string; pageSize?: number; signal?: AbortSignal } = {},
+    options: { labelSelector?: string; pageSize?: number; metadataOnly?: boolean; signal?: AbortSignal } = {},
   ): Promise<KubeList<T>> {
     const items: T[] = [];
     let cont: string | undefined;
@@ -195,10 +234,11 @@ export class KubeClient {
           method: 'GET',
           path: resourcePath(type, { namespace }),
           query: { limit: options.pageSize ?? 500, continue: cont, labelSelector: options.labelSelector },
+          ...(options.metadataOnly ? { accept: METADATA_LIST_ACCEPT } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
         }),
       );
-      for (const item of page.items) items.push(item as T);
+      for (const item of page.items) items.push((options.metadataOnly ? asMetadataOf(type, item as KubeObject) : item) as T);
       resourceVersion = page.metadata.resourceVersion ?? '';
       cont = page.metadata.continue || undefined;
     } while (cont);
@@ -258,6 +298,15 @@ export class KubeClient {
   }
 }
 
+/**
+ * A PartialObjectMetadata says `meta.k8s.io/v1 PartialObjectMetadata`; callers know it as the type they asked
+ * for (controller-runtime sets the GVK back the same way). Anything but metadata is dropped, so even a
+ * server that ignored the Accept header leaves no data behind in a cache.
+ */
+export function asMetadataOf(type: ResourceType, obj: KubeObject): KubeObject {
+  return { apiVersion: apiVersionOf(type), kind: type.kind, ...(obj.metadata ? { metadata: obj.metadata } : {}) };
+}
+
 const listSchema = z.object({
   metadata: z.looseObject({ resourceVersion: z.string().optional(), continue: z.string().optional() }),
   items: z.array(z.unknown()).nullable().transform((items) => items ?? []),
@@ -283,17 +332,31 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     return cluster.server;
   };
+  // client-node builds a new connection pool (undici Agent) on every applySecurityAuthentication, so using
+  // each one would open fresh connections per request and leave idle pools behind. One pool per cluster and
+  // user of the kubeconfig is kept and reused; the per-request one, never connected, is dropped.
+  type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+  const pools = new Map<string, Dispatcher>();
+  const poolFor = (fresh: Dispatcher | undefined): Dispatcher | undefined => {
+    if (!fresh) return undefined;
+    const id = JSON.stringify([kubeConfig.getCurrentCluster(), kubeConfig.getCurrentUser()]);
+    const pool = pools.get(id);
+    if (pool) return pool;
+    pools.set(id, fresh);
+    return fresh;
+  };
   const prepare = async (method: HttpMethod, url: URL) => {
     const ctx = new RequestContext(url.toString(), method);
     await kubeConfig.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
     if (options.userAgent) headers['user-agent'] = options.userAgent;
-    return { headers, dispatcher: ctx.getDispatcher() };
+    return { headers, dispatcher: poolFor(ctx.getDispatcher()) };
   };
   return {
     async request(req) {
       const url = buildUrl(server(), req.path, req.query);
       const { headers, dispatcher } = await prepare(req.method as HttpMethod, url);
+      if (req.accept) headers['accept'] = req.accept;
       if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
       const timeout = AbortSignal.timeout(requestTimeoutMs);
       const response = await fetch(url, {
@@ -315,9 +378,10 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
       if (!response.ok) throw KubeApiError.fromResponse(req.method, req.path, response.status, body);
       return body;
     },
-    async *watch(path, query, signal) {
+    async *watch(path, query, signal, watchOptions) {
       const url = buildUrl(server(), path, { ...query, watch: true });
       const { headers, dispatcher } = await prepare(HttpMethod.GET, url);
+      if (watchOptions?.accept) headers['accept'] = watchOptions.accept;
       const response = await fetch(url, { method: 'GET', headers, signal, ...(dispatcher ? { dispatcher } : {}) });
       if (response.status !== 200 || !response.body) {
         const text = await response.text().catch(() => '');

@@ -87,15 +87,53 @@ describe('runtime against a real API server', () => {
     await informer.stop();
   });
 
+  it('metadata-only informer: the API server sends Secrets without their data, in the list and in the watch', async () => {
+    // What came over the wire, before the informer saw it.
+    const answers: unknown[] = [];
+    const recording: KubeTransport = {
+      request: async (req) => {
+        const answer = await transport.request(req);
+        answers.push(answer);
+        return answer;
+      },
+      async *watch(path, query, signal, options) {
+        for await (const event of transport.watch(path, query, signal, options)) {
+          answers.push((event as { object?: unknown }).object);
+          yield event;
+        }
+      },
+    };
+    const data = { 'api-key': 'bWV0YWRhdGEtb25seQ==' };
+    await client.create<SecretObject>(coreResources.secret, { metadata: { namespace, name: 'key-before' }, data });
+    const informer = new Informer({ client: new KubeClient(recording), type: coreResources.secret, clock: systemClock, log, namespaces: [namespace], metadataOnly: true });
+    const seen: string[] = [];
+    // Only this test's Secrets: the namespace may hold others (e.g. from the Secret apply test).
+    const ours = (o: KubeObject): boolean => o.metadata?.name?.startsWith('key-') ?? false;
+    informer.on({ add: (o) => ours(o) && seen.push(`add ${o.metadata?.name}`), update: (_a, b) => ours(b) && seen.push(`update ${b.metadata?.name}`) });
+    informer.start();
+    await informer.waitForSync();
+    await client.create<SecretObject>(coreResources.secret, { metadata: { namespace, name: 'key-after' }, data });
+    await client.patch(coreResources.secret, { namespace, name: 'key-after' }, { data: { 'api-key': 'cm90YXRlZA==' } }, { type: 'merge' });
+    await eventually('add and update of key-after', () => seen.includes('update key-after'));
+    await informer.stop();
+    expect(seen).toEqual(['add key-before', 'add key-after', 'update key-after']);
+    expect(informer.get({ namespace, name: 'key-after' })).toMatchObject({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'key-after' } });
+    const kinds = answers.map((a) => (a as { kind?: string }).kind);
+    expect(kinds[0]).toBe('PartialObjectMetadataList');
+    expect(kinds.slice(1).every((k) => k === 'PartialObjectMetadata')).toBe(true);
+    expect(kinds.length).toBeGreaterThanOrEqual(3);
+    expect(JSON.stringify(answers)).not.toContain('"data"');
+  });
+
   it('informer: survives broken watches and restarts a stalled one', async () => {
     // Every second watch connection breaks right after it opens (a proxy dropping connections).
     let watchCalls = 0;
     const flaky: KubeTransport = {
       request: (req) => transport.request(req),
-      async *watch(path, query, signal) {
+      async *watch(path, query, signal, options) {
         watchCalls++;
         if (watchCalls % 2 === 1) throw new TypeError('fetch failed: connection reset');
-        yield* transport.watch(path, query, signal);
+        yield* transport.watch(path, query, signal, options);
       },
     };
     const informer = new Informer<Gadget>({

@@ -7,6 +7,8 @@ import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import type { ApiKeyRef } from '../shared/neon-accounts.ts';
 import { clientForCleanup, keyRef, resolveBranchRef, resolveProjectRef, specKeyRef } from '../shared/references.ts';
+import { assertProjectReachable, isProjectReachable } from '../shared/tenancy.ts';
+import { announceFound, keepsResource } from '../shared/ownership.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 import { assertNoParentCycle } from './parent-chain.ts';
 
@@ -18,6 +20,7 @@ async function resolveProject(deps: ControllerDeps, b: NeonBranch, signal: Abort
   if (b.spec.projectRef) return resolveProjectRef(deps, namespace, b.spec.projectRef.name, signal);
   if (!b.spec.projectId) throw new NotReadyError('InvalidSpec', 'set exactly one of projectRef or projectId');
   const ref = keyRef(namespace, b.spec.apiKeySecretRef);
+  assertProjectReachable(deps, namespace, b.spec.projectId, ref);
   return { client: await deps.accounts.clientFor(ref, signal), keyRef: ref, projectId: b.spec.projectId };
 }
 
@@ -79,8 +82,10 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         await ctx.saveStatus({ branchId: undefined, state: undefined }, { ok: false, reason: 'DeletedOutside', message });
       }
       if (branch && how !== 'id') {
-        await ctx.saveStatus({ projectId, branchId: branch.id });
-        ctx.event('Normal', 'Adopted', 'Create', `adopted Neon branch ${branch.id} (found by ${how})`);
+        // Found by our UID annotation, it is the branch an interrupted create made; by name, it existed before.
+        const origin = how === 'annotation' ? 'Created' : 'Adopted';
+        await ctx.saveStatus({ projectId, branchId: branch.id, origin });
+        announceFound(ctx, origin, `Neon branch ${branch.id}${origin === 'Adopted' ? ` (found by ${how})` : ''}`, b.spec);
       }
       if (!branch) {
         const uid = b.metadata.uid ?? '';
@@ -92,7 +97,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           if (err instanceof ConflictError) return adoptingSoon(`a Neon branch named ${name} already exists; adopting it`);
           throw err;
         }
-        await ctx.saveStatus({ projectId, branchId: created.branch.id });
+        await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created' });
         ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
         await client.waitForOperations(projectId, created.operations, o);
         branch = (await client.getBranch(projectId, created.branch.id, o)).branch;
@@ -117,11 +122,14 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
     },
 
     async finalize(b: NeonBranch, ctx: SyncContext): Promise<FinalizeOutcome> {
-      if (b.spec.deletionPolicy === 'Retain' || b.status?.default) return { done: true };
+      if (b.status?.default || keepsResource(b, ctx, `Neon branch ${b.status?.branchId ?? ''}`)) return { done: true };
       const projectId = b.status?.projectId ?? b.spec.projectId;
       if (!projectId) return { done: true };
       const o = { signal: ctx.signal };
       const namespace = b.metadata.namespace ?? '';
+      // Nothing recorded: a create may have landed unrecorded, but only in a project the tenancy rule let the
+      // branch reach; any other project is not even looked at.
+      if (!b.status?.projectId && !isProjectReachable(deps, namespace, projectId, keyRef(namespace, b.spec.apiKeySecretRef))) return { done: true };
       const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, b.spec), b.status, projectId, ctx.signal);
       let listed: { branches: Branch[]; annotations: Record<string, Annotation> };
       try {

@@ -6,6 +6,8 @@ import { resourceTypes } from '../shared/kinds.ts';
 import { assertUnclaimed, databaseClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
+import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
+import { toKubeTime } from '../../runtime/index.ts';
 import { clientForCleanup, specKeyRef, lookup, resolveBranchTarget, type ResolvedBranch } from '../shared/references.ts';
 
 /**
@@ -43,6 +45,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       const databases = await client.listDatabases(projectId, branchId, o);
       let db: Database | undefined = databases.find((x) => x.name === name);
       const previous = d.status?.branchId === branchId ? d.status.databaseName : undefined;
+      let renamed = false;
 
       if (!db && previous && previous !== name) {
         const old = databases.find((x) => x.name === previous);
@@ -50,6 +53,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
           // spec.name changed: rename in place (and fix the owner in the same call).
           const answer = await client.updateDatabase(projectId, branchId, previous, { name, ...(old.owner_name !== owner ? { owner_name: owner } : {}) }, o);
           db = answer.database;
+          renamed = true;
           ctx.event('Normal', 'Renamed', 'Update', `renamed database ${previous} to ${name}`);
         }
       }
@@ -58,6 +62,8 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', `database ${name} was deleted outside the operator; creating it again (empty)`);
         }
         let created;
+        // Recorded before the call: a database found after a crash with this name and a later creation time is ours.
+        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
         try {
           created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
         } catch (err) {
@@ -65,15 +71,18 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
           throw err;
         }
         db = created.database;
-        await ctx.saveStatus({ projectId, branchId, databaseName: name });
+        await ctx.saveStatus({ projectId, branchId, databaseName: name, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);
         await client.waitForOperations(projectId, created.operations, o);
-      } else if (db.owner_name !== owner) {
+      } else if (!renamed && previous !== name) {
+        const origin = matchesPendingCreate(d.status?.pendingCreate, name, db.created_at) ? 'Created' : 'Adopted';
+        await ctx.saveStatus({ projectId, branchId, databaseName: name, origin, pendingCreate: undefined });
+        announceFound(ctx, origin, `database ${name} on Neon branch ${branchId}`, d.spec);
+      }
+      if (db.owner_name !== owner) {
         const answer = await client.updateDatabase(projectId, branchId, name, { owner_name: owner }, o);
         db = answer.database;
         ctx.event('Normal', 'Updated', 'Update', `changed the owner of database ${name} to ${owner}`);
-      } else if (previous !== name) {
-        ctx.event('Normal', 'Adopted', 'Create', `adopted existing database ${name} on Neon branch ${branchId}`);
       }
       return {
         status: { projectId, branchId, databaseName: db.name, ownerName: db.owner_name },
@@ -82,8 +91,8 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
     },
 
     async finalize(d: NeonDatabase, ctx: SyncContext): Promise<FinalizeOutcome> {
-      if (d.spec.deletionPolicy === 'Retain') return { done: true };
       const { projectId, branchId, databaseName } = d.status ?? {};
+      if (keepsResource(d, ctx, `database ${databaseName ?? ''}`)) return { done: true };
       if (!projectId || !branchId || !databaseName) return { done: true };
       const namespace = d.metadata.namespace ?? '';
       const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, d.spec), d.status, projectId, ctx.signal);

@@ -8,9 +8,9 @@ import { resourceTypes } from '../shared/kinds.ts';
 import { endpointClaims, assertUnclaimed } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
+import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
 import { endpointCreateInput, endpointNameFor, endpointUpdate } from './drift.ts';
 
-const ADOPT_WINDOW_SLACK_MS = 2 * 60_000;
 /** How soon a compute seen in transition (pending_state) is looked at again. */
 const PENDING_STATE_RECHECK_MS = 5_000;
 
@@ -38,10 +38,8 @@ function findAdoptable(e: NeonEndpoint, endpoints: Endpoint[], branchId: string,
   const onBranch = endpoints.filter((x) => x.branch_id === branchId && x.type === e.spec.type && !claimed.has(x.id));
   if (e.spec.type === 'read_write') return onBranch[0];
   const pending: PendingCreate | undefined = e.status?.pendingCreate;
-  if (!pending) return undefined;
-  const since = Date.parse(pending.startedAt) - ADOPT_WINDOW_SLACK_MS;
   return onBranch
-    .filter((x) => x.name === pending.name && Date.parse(x.created_at) >= since)
+    .filter((x) => matchesPendingCreate(pending, x.name ?? '', x.created_at))
     .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at))[0];
 }
 
@@ -91,18 +89,23 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         const adoptable = findAdoptable(e, await client.listEndpoints(projectId, o), branchId, claimedIds(deps, e));
         if (adoptable) {
           endpoint = adoptable;
-          await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, pendingCreate: undefined });
-          ctx.event('Normal', 'Adopted', 'Create', `adopted Neon compute ${endpoint.id}`);
+          // What an interrupted create of ours made (recorded before the call) is ours; anything else existed before.
+          const origin = matchesPendingCreate(e.status?.pendingCreate, endpointNameFor(e.metadata.name), endpoint.created_at) ? 'Created' : 'Adopted';
+          await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, origin, pendingCreate: undefined });
+          announceFound(ctx, origin, `Neon compute ${endpoint.id}`, e.spec);
         }
       }
       if (!endpoint) {
-        // Recorded before the call: after a crash the compute is found by name and creation time (see findAdoptable).
-        const name = e.spec.type === 'read_only' ? endpointNameFor(e.metadata.name) : undefined;
-        if (name !== undefined) await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
+        // Recorded before the call: after a crash the compute is found by name and creation time (see findAdoptable),
+        // and known as created (not adopted). A read_write compute is found as the branch's one, so Neon is not
+        // sent the name.
+        const pendingName = endpointNameFor(e.metadata.name);
+        const name = e.spec.type === 'read_only' ? pendingName : undefined;
+        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: pendingName } });
         try {
           const created = await client.createEndpoint(projectId, endpointCreateInput(e.spec, branchId, name), o);
           endpoint = created.endpoint;
-          await ctx.saveStatus(statusOf(projectId, endpoint));
+          await ctx.saveStatus({ ...statusOf(projectId, endpoint), origin: 'Created' });
           ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
           await client.waitForOperations(projectId, created.operations, o);
           endpoint = await client.getEndpoint(projectId, endpoint.id, o);
@@ -135,9 +138,9 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
     },
 
     async finalize(e: NeonEndpoint, ctx: SyncContext): Promise<FinalizeOutcome> {
-      if (e.spec.deletionPolicy === 'Retain') return { done: true };
-      const projectId = e.status?.projectId ?? e.spec.projectId;
       const endpointId = e.status?.endpointId;
+      if (keepsResource(e, ctx, `Neon compute ${endpointId ?? ''}`)) return { done: true };
+      const projectId = e.status?.projectId ?? e.spec.projectId;
       if (!projectId || !endpointId) return { done: true };
       const namespace = e.metadata.namespace ?? '';
       const client = await clientForCleanup(deps, namespace, specKeyRef(deps, namespace, e.spec), e.status, projectId, ctx.signal);

@@ -94,11 +94,12 @@ export function projectCreateInput(spec: NeonProjectSpec, name: string): Project
 
 /**
  * The smallest PATCH that brings the project's mutable settings to the spec; undefined when nothing
- * differs. Fields the spec leaves out are not managed (Neon's value stays).
+ * differs. Fields the spec leaves out are not managed (Neon's value stays); `name` undefined leaves the name alone
+ * (an adopted project whose spec sets no name).
  */
-export function projectUpdate(spec: NeonProjectSpec, name: string, project: Project): ProjectUpdateInput | undefined {
+export function projectUpdate(spec: NeonProjectSpec, name: string | undefined, project: Project): ProjectUpdateInput | undefined {
   const update: ProjectUpdateInput = {};
-  if (project.name !== name) update.name = name;
+  if (name !== undefined && project.name !== name) update.name = name;
   if (spec.historyRetentionSeconds !== undefined && project.history_retention_seconds !== spec.historyRetentionSeconds) {
     update.history_retention_seconds = spec.historyRetentionSeconds;
   }

@@ -1,13 +1,15 @@
 import { parseNeonProject, type NeonProject, type PendingCreate } from '../../api/index.ts';
 import type { CreatedProjectResponse, NeonClient, Project } from '../../neon/index.ts';
 import { toKubeTime } from '../../runtime/index.ts';
-import { assertSecretOwned, deleteOldSecret, readSecret, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
+import { assertSecretOwned, deleteOldSecret, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import type { FinalizeOutcome, KindReconciler, SyncContext, SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, clientForProject, projectKeyRef } from '../shared/references.ts';
 import { validPassword } from '../shared/role-password.ts';
+import { adoptedNote, keepsResource } from '../shared/ownership.ts';
+import { assertProjectReachable } from '../shared/tenancy.ts';
 import { projectCreateInput, projectUpdate } from './drift.ts';
 
 /**
@@ -84,8 +86,11 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       const { signal } = ctx;
       const o = { signal };
       const account = projectKeyRef(p);
+      // Adopting by ID is the one way a NeonProject names a project it did not create: the tenancy rule decides.
+      if (p.spec.projectId) assertProjectReachable(deps, p.metadata.namespace ?? '', p.spec.projectId, account);
       const client = await deps.accounts.clientFor(account, signal);
       const name = p.spec.name ?? p.metadata.name;
+      const origin = p.spec.projectId ? 'Adopted' : 'Created';
       const knownId = p.spec.projectId ?? p.status?.projectId;
       let project: Project | undefined;
       let created: CreatedProjectResponse | undefined;
@@ -96,6 +101,10 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           // Recorded only once this key has reached the project: a key that cannot see it must not
           // replace the account cleanup will use.
           ctx.useAccount(account);
+          if (p.spec.projectId && p.status?.projectId !== p.spec.projectId) {
+            await ctx.saveStatus({ projectId: project.id, origin });
+            ctx.event('Normal', 'Adopted', 'Adopt', `adopted Neon project ${project.id}; ${adoptedNote(p.spec)}`);
+          }
         } catch (err) {
           if (!isNeonNotFound(err)) throw err;
           if (p.spec.projectId) {
@@ -117,14 +126,14 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
         if (project) {
           ctx.log.info({ projectId: project.id }, 'adopted the project an interrupted create had made');
           ctx.event('Normal', 'Adopted', 'Create', `found Neon project ${project.id} from an interrupted create and adopted it`);
-          await ctx.saveStatus({ projectId: project.id, pendingCreate: undefined });
+          await ctx.saveStatus({ projectId: project.id, origin, pendingCreate: undefined });
         } else {
           const secretName = secretNameOf(p);
-          assertSecretOwned(await readSecret(deps, p.metadata.namespace ?? '', secretName, signal), { name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } });
+          assertSecretOwned(await readSecretMetadata(deps, p.metadata.namespace ?? '', secretName, signal), { name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } });
           await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
           created = await client.createProject(projectCreateInput(p.spec, name), o);
           project = created.project;
-          await ctx.saveStatus({ projectId: project.id });
+          await ctx.saveStatus({ projectId: project.id, origin });
         }
       }
 
@@ -145,7 +154,8 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
         ctx.event('Normal', 'Created', 'Create', `created Neon project ${project.id}`);
         await client.waitForOperations(project.id, created.operations, o);
       } else {
-        const update = projectUpdate(p.spec, name, project);
+        // An adopted project keeps its name unless the spec sets one: only fields the spec sets are managed.
+        const update = projectUpdate(p.spec, origin === 'Adopted' ? p.spec.name : name, project);
         if (update) {
           await client.updateProject(project.id, update, o);
           ctx.event('Normal', 'Updated', 'Update', `updated Neon project ${project.id}: ${Object.keys(update).join(', ')}`);
@@ -154,6 +164,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
 
       const status = {
         projectId: project.id,
+        origin,
         regionId: project.region_id,
         pgVersion: project.pg_version,
         orgId: project.org_id,
@@ -196,7 +207,9 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
     },
 
     async finalize(p: NeonProject, ctx: SyncContext): Promise<FinalizeOutcome> {
-      if (p.spec.deletionPolicy === 'Retain') return { done: true };
+      if (keepsResource(p, ctx, `Neon project ${p.status?.projectId ?? p.spec.projectId ?? ''}`, p.spec.projectId !== undefined || p.status?.origin === 'Adopted')) {
+        return { done: true };
+      }
       let projectId = p.status?.projectId ?? p.spec.projectId;
       if (!projectId && p.status?.pendingCreate) {
         // A create may have landed without being recorded: do not leak it.

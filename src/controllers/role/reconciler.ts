@@ -1,6 +1,6 @@
 import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
-import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
+import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { ConflictError } from '../../neon/index.ts';
@@ -10,6 +10,7 @@ import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
 import { resetPassword, validPassword } from '../shared/role-password.ts';
 import { secretDatabase, secretEndpoint } from './targets.ts';
+import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
 
 export function roleNameOf(r: NeonRole): string {
   return r.spec.name ?? r.metadata.name;
@@ -58,9 +59,10 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const writeSecret = (password: string, current?: SecretObject) =>
         writeConnectionSecret(deps, { namespace, name: secretName, owner: { type: resourceTypes.role, object: ctx.raw }, current }, info(password), signal);
 
-      assertSecretOwned(await readSecret(deps, namespace, secretName, signal), { name: secretName, owner: { type: resourceTypes.role, object: ctx.raw } });
+      assertSecretOwned(await readSecretMetadata(deps, namespace, secretName, signal), { name: secretName, owner: { type: resourceTypes.role, object: ctx.raw } });
       const roles = await client.listRoles(projectId, branchId, o);
-      const exists = roles.some((x) => x.name === roleName);
+      const existing = roles.find((x) => x.name === roleName);
+      const exists = existing !== undefined;
       let fresh: string | undefined;
       const rotateRequest = r.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
       let rotation = r.status?.passwordRotation;
@@ -70,6 +72,8 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', `role ${roleName} was deleted outside the operator; creating it again with a new password`);
         }
         let created;
+        // Recorded before the call: a role found after a crash with this name and a later creation time is ours.
+        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: roleName } });
         try {
           created = await client.createRole(projectId, branchId, { name: roleName }, o);
         } catch (err) {
@@ -79,13 +83,14 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         fresh = created.role.password;
         // The only copy of the password: into the Secret before anything else can fail.
         if (fresh) await writeSecret(fresh);
-        await ctx.saveStatus({ projectId, branchId, roleName });
+        await ctx.saveStatus({ projectId, branchId, roleName, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created role ${roleName} on Neon branch ${branchId}; wrote Secret ${secretName}`);
         // A brand-new password also answers a rotation request made before the role existed.
         if (rotateRequest && rotateRequest !== rotation?.request && fresh) rotation = { request: rotateRequest, completedAt: toKubeTime(deps.clock.now()) };
       } else if (r.status?.roleName !== roleName || r.status.branchId !== branchId) {
-        await ctx.saveStatus({ projectId, branchId, roleName });
-        ctx.event('Normal', 'Adopted', 'Create', `adopted existing role ${roleName} on Neon branch ${branchId}`);
+        const origin = matchesPendingCreate(r.status?.pendingCreate, roleName, existing.created_at) ? 'Created' : 'Adopted';
+        await ctx.saveStatus({ projectId, branchId, roleName, origin, pendingCreate: undefined });
+        announceFound(ctx, origin, `role ${roleName} on Neon branch ${branchId}`, r.spec);
       }
 
       if (rotateRequest && rotateRequest !== rotation?.request) {
@@ -131,8 +136,8 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
     },
 
     async finalize(r: NeonRole, ctx: SyncContext): Promise<FinalizeOutcome> {
-      if (r.spec.deletionPolicy === 'Retain') return { done: true };
       const { projectId, branchId, roleName } = r.status ?? {};
+      if (keepsResource(r, ctx, `role ${roleName ?? ''}`)) return { done: true };
       if (!projectId || !branchId || !roleName) return { done: true };
       const namespace = r.metadata.namespace ?? '';
       // Neon will not drop a role that still owns databases: let the NeonDatabases it owns go first.

@@ -72,6 +72,14 @@ export function readSecret(deps: ControllerDeps, namespace: string, name: string
   return deps.kube.get<SecretObject>(coreResources.secret, { namespace, name }, signal);
 }
 
+/**
+ * Reads only a Secret's metadata (owner references, labels, UID): enough to tell whose it is, and none of
+ * its data is sent, which matters when the Secret turns out to be someone else's.
+ */
+export function readSecretMetadata(deps: Pick<ControllerDeps, 'kube'>, namespace: string, name: string, signal?: AbortSignal): Promise<KubeObject | undefined> {
+  return deps.kube.getMetadata(coreResources.secret, { namespace, name }, signal);
+}
+
 /** A key of a Secret, decoded; undefined when absent. */
 export function secretValue(secret: SecretObject | undefined, key: string): string | undefined {
   const encoded = secret?.data?.[key];
@@ -83,7 +91,7 @@ export function secretValue(secret: SecretObject | undefined, key: string): stri
  * else: the operator never takes over a Secret it did not write. Call it before a create whose answer
  * carries a password, so the password is not lost to a Secret that cannot be written.
  */
-export function assertSecretOwned(current: SecretObject | undefined, target: Pick<ConnectionSecretTarget, 'name' | 'owner'>): void {
+export function assertSecretOwned(current: KubeObject | undefined, target: Pick<ConnectionSecretTarget, 'name' | 'owner'>): void {
   if (!current) return;
   const ownerUid = target.owner.object.metadata?.uid;
   const refs = current.metadata?.ownerReferences ?? [];
@@ -138,10 +146,10 @@ export async function writeConnectionSecret(
 
 /**
  * Deletes the Secret the object wrote under a name it no longer uses (spec.secret.name changed), only if
- * it is owned by `owner`. Idempotent.
+ * it is owned by `owner` (decided from its metadata alone) and with a UID precondition. Idempotent.
  */
 export async function deleteOldSecret(
-  deps: ControllerDeps,
+  deps: Pick<ControllerDeps, 'kube'>,
   namespace: string,
   oldName: string | undefined,
   newName: string,
@@ -149,7 +157,7 @@ export async function deleteOldSecret(
   signal?: AbortSignal,
 ): Promise<boolean> {
   if (!oldName || oldName === newName) return false;
-  const old = await readSecret(deps, namespace, oldName, signal);
+  const old = await readSecretMetadata(deps, namespace, oldName, signal);
   const uid = owner.metadata?.uid;
   if (!old || !uid || !(old.metadata?.ownerReferences ?? []).some((r) => r.uid === uid)) return false;
   return deps.kube.delete(coreResources.secret, { namespace, name: oldName }, { preconditions: { uid: old.metadata?.uid ?? '' }, ...(signal ? { signal } : {}) });

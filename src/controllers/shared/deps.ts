@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../clock.ts';
 import type { EventRecorder, InformerSource, KubeClient } from '../../runtime/index.ts';
 import type { NeonAccounts } from './neon-accounts.ts';
+import type { AllowedProject } from './tenancy.ts';
 
 /** What every controller of the operator is built from. */
 export interface ControllerDeps {
@@ -18,6 +19,8 @@ export interface ControllerDeps {
   resyncJitter: number;
   /** Objects of one kind reconciled at once. */
   concurrency: number;
+  /** Projects namespaces may reach with the operator's own key beyond those their NeonProjects created (tenancy.ts). */
+  allowedProjects: readonly AllowedProject[];
   /** Safety requeue of an object waiting for a dependency (the dependency's changes requeue it sooner). */
   waitingRequeueMs: number;
 }

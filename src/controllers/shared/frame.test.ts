@@ -43,6 +43,7 @@ function setUp(object: Obj) {
     resyncJitter: 0.1,
     concurrency: 1,
     waitingRequeueMs: 30_000,
+    allowedProjects: [],
   };
   return { transport, deps, current: () => current };
 }

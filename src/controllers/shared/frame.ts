@@ -1,4 +1,4 @@
-import { ResourceParseError } from '../../api/index.ts';
+import { ResourceParseError, type RecordedApiKeyRef } from '../../api/index.ts';
 import {
   coreResources,
   ensureFinalizer,
@@ -19,7 +19,7 @@ import {
 import { BlockedError } from './blocked.ts';
 import type { ControllerDeps } from './deps.ts';
 import { FINALIZER } from './kinds.ts';
-import { recordedKeyRef, type ApiKeyRef } from './neon-accounts.ts';
+import { isForeignRecord, recordedKeyRef, type ApiKeyRef } from './neon-accounts.ts';
 import { classifyNeonFailure } from './neon-failures.ts';
 import { NotReadyError } from './not-ready.ts';
 
@@ -166,6 +166,16 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       }
       await write({}, notReady('InvalidSpec', err.message));
       return;
+    }
+
+    const recorded = raw.status?.['apiKeySecretRef'] as RecordedApiKeyRef | undefined;
+    if (isForeignRecord(recorded, key.namespace)) {
+      recordEvent(
+        'Warning',
+        'UntrustedStatus',
+        'Reconcile',
+        `status.apiKeySecretRef names a Secret in namespace ${recorded?.namespace ?? ''}; the operator never records another namespace's key, so it is ignored`,
+      );
     }
 
     if (isBeingDeleted(raw)) {

@@ -18,9 +18,18 @@ export function recordedKeyRef(ref: ApiKeyRef, objectNamespace: string): Recorde
   return { ...(ref.namespace !== objectNamespace ? { namespace: ref.namespace } : {}), name: ref.name, key: ref.key };
 }
 
-/** The account recorded in an object's status (undefined: the operator's own key). */
+/**
+ * True when a recorded account names a Secret in another namespace. The operator never records one (every key
+ * it uses is in the object's own namespace), so such a status was written by someone else and is not trusted:
+ * status never grants access to another namespace's key.
+ */
+export function isForeignRecord(recorded: RecordedApiKeyRef | undefined, objectNamespace: string): boolean {
+  return recorded?.namespace !== undefined && recorded.namespace !== objectNamespace;
+}
+
+/** The account recorded in an object's status (undefined: the operator's own key, or a foreign record, which is ignored). */
 export function keyRefFromStatus(recorded: RecordedApiKeyRef | undefined, objectNamespace: string): ApiKeyRef | undefined {
-  return recorded ? { namespace: recorded.namespace ?? objectNamespace, name: recorded.name, key: recorded.key } : undefined;
+  return recorded && !isForeignRecord(recorded, objectNamespace) ? { namespace: objectNamespace, name: recorded.name, key: recorded.key } : undefined;
 }
 
 /** True when both name the same Secret key (or both the operator's own key). */
@@ -36,6 +45,8 @@ export interface NeonAccountsOptions {
   defaultApiKey: string | undefined;
   clock: Clock;
   log: Logger;
+  /** How long a read of a project is shared with identical reads (NeonClientOptions.readFreshMs). */
+  readFreshMs?: number;
 }
 
 /**
@@ -99,6 +110,7 @@ export class NeonAccounts {
         baseUrl: this.#options.baseUrl,
         clock: this.#options.clock,
         logger: this.#options.log,
+        ...(this.#options.readFreshMs !== undefined ? { readFreshMs: this.#options.readFreshMs } : {}),
       });
       this.#byKeyHash.set(hash, client);
     }

@@ -51,6 +51,7 @@ function setUp(available: Record<string, string[]>) {
     resyncJitter: 0.1,
     concurrency: 1,
     waitingRequeueMs: 30_000,
+    allowedProjects: [],
   };
   return { deps, projectGets, nameOf: (c: NeonClient) => (c as unknown as { name: string }).name };
 }
@@ -99,17 +100,20 @@ describe('clientForCleanup', () => {
 });
 
 describe('apiKeySecretKeys', () => {
-  it("names the spec's and the recorded key Secrets, in the object's namespace unless the record says otherwise", () => {
+  it("names the spec's and the recorded key Secrets of the object's namespace, never a recorded one elsewhere", () => {
     expect(
       apiKeySecretKeys({
         metadata: { namespace: 'ns', name: 'b' },
         spec: { apiKeySecretRef: { name: 'now', key: 'api-key' } },
         status: { apiKeySecretRef: { name: 'before', key: 'api-key', namespace: 'elsewhere' } },
       } as never),
-    ).toEqual([
-      { namespace: 'ns', name: 'now' },
-      { namespace: 'elsewhere', name: 'before' },
-    ]);
+    ).toEqual([{ namespace: 'ns', name: 'now' }]);
+    expect(
+      apiKeySecretKeys({
+        metadata: { namespace: 'ns', name: 'b' },
+        status: { apiKeySecretRef: { name: 'before', key: 'api-key' } },
+      } as never),
+    ).toEqual([{ namespace: 'ns', name: 'before' }]);
     expect(apiKeySecretKeys({ metadata: { namespace: 'ns', name: 'b' }, spec: { projectRef: { name: 'p' } } } as never)).toEqual([]);
   });
 });

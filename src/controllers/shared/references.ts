@@ -10,10 +10,11 @@ import {
 import type { NeonClient } from '../../neon/index.ts';
 import { isBeingDeleted, isConditionTrue, type Condition, type KubeObject, type ResourceType } from '../../runtime/index.ts';
 import type { ControllerDeps } from './deps.ts';
-import { keyRefFromStatus, sameKeyRef, type ApiKeyRef } from './neon-accounts.ts';
+import { isForeignRecord, keyRefFromStatus, sameKeyRef, type ApiKeyRef } from './neon-accounts.ts';
 import { isNeonNotFound } from './neon-failures.ts';
 import { resourceTypes } from './kinds.ts';
 import { NotReadyError } from './not-ready.ts';
+import { assertProjectReachable } from './tenancy.ts';
 
 /** How an endpoint, role or database names its branch (the `branchTargetShape` fields of the API). */
 export interface BranchTargetSpec {
@@ -81,6 +82,7 @@ export async function resolveProjectRef(deps: ControllerDeps, namespace: string,
     throw new NotReadyError('ProjectNotReady', `waiting for NeonProject ${name} to become Ready`);
   }
   const ref = projectKeyRef(project);
+  assertProjectReachable(deps, namespace, projectId, ref);
   const client = await deps.accounts.clientFor(ref, signal);
   return { client, keyRef: ref, projectId, defaultBranchId: project.status?.defaultBranchId };
 }
@@ -104,6 +106,7 @@ export async function resolveBranchRef(deps: ControllerDeps, namespace: string, 
     throw new NotReadyError('BranchNotReady', `waiting for NeonBranch ${name} to become Ready`);
   }
   const ref = branchKeyRef(deps, branch);
+  assertProjectReachable(deps, namespace, projectId, ref);
   const client = await deps.accounts.clientFor(ref, signal);
   return { client, keyRef: ref, projectId, branchId };
 }
@@ -120,6 +123,7 @@ export async function resolveBranchTarget(deps: ControllerDeps, namespace: strin
   }
   if (spec.projectId && spec.branchId) {
     const ref = keyRef(namespace, spec.apiKeySecretRef);
+    assertProjectReachable(deps, namespace, spec.projectId, ref);
     const client = await deps.accounts.clientFor(ref, signal);
     return { client, keyRef: ref, projectId: spec.projectId, branchId: spec.branchId };
   }
@@ -164,8 +168,11 @@ export async function clientForCleanup(
   signal?: AbortSignal,
 ): Promise<NeonClient> {
   // Nothing recorded yet (the object never got as far as recording its project, e.g. a crash right
-  // after a create call): the spec is all there is to go by.
-  if (status?.projectId === undefined) return deps.accounts.clientFor(current === 'unknown' ? undefined : current, signal);
+  // after a create call), or a record naming another namespace's key (not the operator's: ignored, see
+  // isForeignRecord): the spec is all there is to go by.
+  if (status?.projectId === undefined || isForeignRecord(status.apiKeySecretRef, namespace)) {
+    return deps.accounts.clientFor(current === 'unknown' ? undefined : current, signal);
+  }
   const recordedRef = keyRefFromStatus(status.apiKeySecretRef, namespace);
   try {
     return await deps.accounts.clientFor(recordedRef, signal);

@@ -45,6 +45,7 @@ export function operatorConfig(namespace: string, emulatorUrl: string, overrides
     neonApiKey: API_KEY,
     apiKeySecret: undefined,
     concurrency: 4,
+    allowedProjects: [],
     leaderElection: { enabled: false, namespace: 'default', name: 'neon-operator-leader' },
     metricsPort: 0,
     waitingRequeueMs: 30_000,

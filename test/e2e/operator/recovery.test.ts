@@ -33,7 +33,12 @@ describe('operator: waiting, adoption and repair', () => {
   beforeAll(async () => {
     suite = await setUpSuite('op-recover');
     // This suite's operator runs with leader election, as a Deployment with several replicas would.
-    await suite.startOperator({ resyncPeriodMs: 2_000, leaderElection: { enabled: true, namespace: 'default', name: `neon-operator-${suite.namespace}` } });
+    // It adopts a project by ID with the operator's key, which the allow-list must grant this namespace.
+    await suite.startOperator({
+      resyncPeriodMs: 2_000,
+      leaderElection: { enabled: true, namespace: 'default', name: `neon-operator-${suite.namespace}` },
+      allowedProjects: [{ namespace: suite.namespace, projectId: '*' }],
+    });
   });
   afterAll(async () => {
     await suite?.teardown();

@@ -154,7 +154,12 @@ describe('examples/argocd-preview', () => {
       expect(created.status).toBe(201);
       const projectId = z.object({ project: z.object({ id: z.string() }) }).parse(await created.json()).project.id;
       const namespace = `preview-${number}`;
-      const install = await installChartRbac(cp, uniqueName('pv'), uniqueName('ship-pv-op'), { watch: { namespaces: [namespace] }, neonApiKey: { existingSecret: 'neon-api-key', key: 'api-key' } });
+      const install = await installChartRbac(cp, uniqueName('pv'), uniqueName('ship-pv-op'), {
+        watch: { namespaces: [namespace] },
+        neonApiKey: { existingSecret: 'neon-api-key', key: 'api-key' },
+        // The shared project is named by ID with the operator's key: the preview namespaces are allowed to reach it.
+        tenancy: { allowedProjects: [`preview-*/${projectId}`] },
+      });
       const op = await startOperatorProcess(install, { podName: 'preview-operator', apiKey, neonApiUrl: emulator.url });
       try {
         const apply = await kubectl(cp, ['apply', '--server-side', '--field-manager=argocd-controller', '-f', '-'], rendered.replaceAll(PLACEHOLDER_PROJECT, projectId));

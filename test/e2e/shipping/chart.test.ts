@@ -42,6 +42,21 @@ function byKind(objects: Manifest[], kind: string): Manifest[] {
   return objects.filter((o) => o.kind === kind);
 }
 
+/** The roles the operator's ServiceAccount is bound to (not the user-facing roles the chart aggregates). */
+function operatorRoles(objects: Manifest[], kind: 'ClusterRole' | 'Role'): RoleLike[] {
+  const bound = new Set(
+    [...byKind(objects, 'ClusterRoleBinding'), ...byKind(objects, 'RoleBinding')].map((b) => (b as Manifest & { roleRef: { kind: string; name: string } }).roleRef).map((r) => `${r.kind}/${r.name}`),
+  );
+  return (byKind(objects, kind) as RoleLike[]).filter((r) => bound.has(`${kind}/${r.metadata.name}`));
+}
+
+/** The ClusterRoles aggregated into Kubernetes' admin, edit and view roles. */
+function aggregatedRoles(objects: Manifest[]): RoleLike[] {
+  return (byKind(objects, 'ClusterRole') as RoleLike[]).filter((r) =>
+    Object.keys(r.metadata.labels ?? {}).some((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')),
+  );
+}
+
 /** The (namespace → verbs) a set of rules grants on one resource, e.g. `secrets`. */
 function grants(roles: RoleLike[], group: string, resource: string): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
@@ -161,7 +176,8 @@ describe('the Helm chart', () => {
     const objects = parseManifests(
       await helmTemplateOk('neon-operator', 'shipping-chart-ns', { watch: { namespaces: ['shipping-team-a', 'shipping-team-b'] } }),
     );
-    const clusterRoles = byKind(objects, 'ClusterRole') as RoleLike[];
+    const clusterRoles = operatorRoles(objects, 'ClusterRole');
+    expect(byKind(objects, 'ClusterRole')).toHaveLength(clusterRoles.length + aggregatedRoles(objects).length);
     expect(clusterRoles.flatMap((r) => r.rules)).toEqual([
       { apiGroups: [''], resources: ['namespaces'], resourceNames: ['shipping-team-a', 'shipping-team-b'], verbs: ['get'] },
     ]);
@@ -182,7 +198,8 @@ describe('the Helm chart', () => {
 
   it('in all-namespaces mode grants exactly the documented verbs, and only leases in its own namespace', async () => {
     const objects = parseManifests(await helmTemplateOk('neon-operator', 'shipping-chart-all'));
-    const roles = [...byKind(objects, 'ClusterRole'), ...byKind(objects, 'Role')] as RoleLike[];
+    const roles = [...operatorRoles(objects, 'ClusterRole'), ...operatorRoles(objects, 'Role')];
+    expect(byKind(objects, 'ClusterRole').length + byKind(objects, 'Role').length).toBe(roles.length + aggregatedRoles(objects).length);
     const kinds = ['neonprojects', 'neonbranches', 'neonendpoints', 'neonroles', 'neondatabases'];
     for (const kind of kinds) {
       expect([...(grants(roles, 'neon-operator.dev', kind).get('*') ?? [])].sort()).toEqual(['get', 'list', 'patch', 'watch']);
@@ -204,6 +221,44 @@ describe('the Helm chart', () => {
         if (rule.verbs.includes('delete')) expect(rule.resources).toEqual(['secrets']);
       }
     }
+  });
+
+  it("aggregates the five kinds (never their /status) into Kubernetes' admin, edit and view roles, unless turned off", async () => {
+    // A release name of its own: the ClusterRoles applied below must not collide with the other tests' dry runs.
+    const objects = parseManifests(await helmTemplateOk('users', 'shipping-chart-users'));
+    const aggregated = aggregatedRoles(objects);
+    const labelsOf = (r: RoleLike) => Object.keys(r.metadata.labels ?? {}).filter((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-')).sort();
+    expect(aggregated.map(labelsOf)).toEqual([
+      ['rbac.authorization.k8s.io/aggregate-to-admin', 'rbac.authorization.k8s.io/aggregate-to-edit'],
+      ['rbac.authorization.k8s.io/aggregate-to-view'],
+    ]);
+    const kinds = ['neonprojects', 'neonbranches', 'neonendpoints', 'neonroles', 'neondatabases'];
+    for (const kind of kinds) {
+      expect([...(grants(aggregated.slice(0, 1), 'neon-operator.dev', kind).get('*') ?? [])]).toContain('create');
+      expect([...(grants(aggregated.slice(1), 'neon-operator.dev', kind).get('*') ?? [])].sort()).toEqual(['get', 'list', 'watch']);
+    }
+    expect(aggregated.flatMap((r) => r.rules.flatMap((rule) => rule.resources ?? [])).filter((res) => res.includes('/'))).toEqual([]);
+    expect(aggregatedRoles(parseManifests(await helmTemplateOk('users', 'shipping-chart-users', { rbac: { create: true, aggregateToDefaultRoles: false } })))).toEqual([]);
+
+    // On the real API server: a user with the built-in edit role in a namespace may create NeonBranches there but
+    // not write their status (the aggregation controller of kube-controller-manager merges the rules in).
+    const apply = await kubectl(cp, ['apply', '--server-side', '--field-manager=chart-test', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: aggregated }));
+    expect(apply.code, apply.stderr).toBe(0);
+    await cp.installCrds(join(repoRoot, 'crds'));
+    await ensureNamespaces(cp, ['shipping-team-users']);
+    const bind = await kubectl(cp, ['-n', 'shipping-team-users', 'create', 'rolebinding', 'alice-edit', '--clusterrole=edit', '--user=alice']);
+    expect(bind.code, bind.stderr).toBe(0);
+    const can = async (verb: string, resource: string, subresource?: string) => {
+      const args = ['auth', 'can-i', verb, resource, '-n', 'shipping-team-users', '--as=alice', ...(subresource ? [`--subresource=${subresource}`] : [])];
+      for (let i = 0; i < 50; i++) {
+        const r = await kubectl(cp, args);
+        if (r.stdout.trim() === 'yes' || subresource) return r.stdout.trim();
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the aggregation controller needs a moment
+      }
+      return 'no';
+    };
+    expect(await can('create', 'neonbranches.neon-operator.dev')).toBe('yes');
+    expect(await can('patch', 'neonbranches.neon-operator.dev', 'status')).toBe('no');
   });
 
   it('turns leader election on with more than one replica, and uses Recreate without it', async () => {

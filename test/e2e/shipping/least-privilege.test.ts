@@ -1,7 +1,9 @@
 // Least privilege, proven: the operator runs as a real process with a token of the chart's ServiceAccount,
 // bound to exactly the chart's rendered RBAC (not admin), against the Neon emulator. The examples become Ready
 // and are deleted again (finalizers included) with nothing forbidden on the way, and in namespaced mode the
-// account cannot reach Secrets (or anything else) outside the watched namespace.
+// account cannot reach Secrets (or anything else) outside the watched namespace. The operator talks to the
+// API server through a recording proxy, and every request it made on Secrets is checked: label-selected to
+// the Secrets it writes, metadata only, or by name.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { coreResources, httpTransport, KubeApiError, KubeClient, type SecretObject } from '../../../src/runtime/index.ts';
@@ -12,6 +14,7 @@ import { startEmulator, type EmulatorHandle } from '../../emulator/server.ts';
 import { buildRunner, runHealthChecks } from '../../argocd/lua-runner.ts';
 import { eventually, FAST_DURATIONS, kindTypes, readyCondition, type NeonObject } from '../operator/fixture.ts';
 import { installChartRbac, startOperatorProcess, uniqueName, type ChartInstall, type StartedOperator } from './install.ts';
+import { startKubeRecorder, type KubeRecorder, type RecordedKubeRequest } from './kube-recorder.ts';
 import { httpGet } from './operator-process.ts';
 import { kubectl, run, type ChartValues } from './tools.ts';
 
@@ -58,6 +61,27 @@ function forbiddenLines(op: StartedOperator): string[] {
   return [...op.process.lines.map((l) => JSON.stringify(l)), ...op.process.rawOutput].filter((l) => /forbidden|\b403\b/i.test(l));
 }
 
+const SECRETS_PATH = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?secrets(?:\/([^/]+))?$/;
+/** The only label selector under which the operator may see Secrets' data: the Secrets it wrote itself. */
+const MANAGED_BY_US = 'app.kubernetes.io/managed-by=neon-operator';
+const METADATA_ONLY = /^application\/json;as=PartialObjectMetadata(List)?;g=meta\.k8s\.io;v=v1$/;
+
+/**
+ * What is wrong with one request on Secrets, or undefined when it is fine: a request on the collection
+ * (list, watch) must be label-selected to the operator's own Secrets or ask for metadata only; anything
+ * else must name its Secret.
+ */
+function secretRequestProblem(r: RecordedKubeRequest): string | undefined {
+  const m = SECRETS_PATH.exec(r.path);
+  if (!m) return undefined;
+  const what = `${r.method} ${r.path}?${new URLSearchParams(r.query).toString()} (Accept: ${r.accept || 'none'})`;
+  if (m[2] !== undefined) return undefined;
+  if (r.method !== 'GET') return `${what}: a write to the Secret collection`;
+  const selectors = (r.query['labelSelector'] ?? '').split(',');
+  if (selectors.includes(MANAGED_BY_US) || METADATA_ONLY.test(r.accept)) return undefined;
+  return `${what}: lists or watches Secrets' data beyond the operator's own`;
+}
+
 interface Scenario {
   name: string;
   /** Chart values besides the API key Secret; `apps` is replaced by the watched namespace. */
@@ -83,6 +107,7 @@ describe.each(scenarios)('the operator with only the chart RBAC, $name', ({ valu
   let emulator: EmulatorHandle;
   let install: ChartInstall;
   let operator: StartedOperator;
+  let recorder: KubeRecorder;
 
   beforeAll(async () => {
     emulator = await startEmulator({ seed: 5, durations: FAST_DURATIONS });
@@ -93,11 +118,13 @@ describe.each(scenarios)('the operator with only the chart RBAC, $name', ({ valu
     await kubectl(cp, ['create', 'namespace', apps]);
     const secret = await kubectl(cp, ['-n', other, 'create', 'secret', 'generic', 'not-yours', '--from-literal=password=s3cret']);
     expect(secret.code, secret.stderr).toBe(0);
-    operator = await startOperatorProcess(install, { podName: `${release}-pod`, apiKey, neonApiUrl: emulator.url });
+    recorder = await startKubeRecorder(install.kubeconfigPath, install.workDir);
+    operator = await startOperatorProcess({ ...install, kubeconfigPath: recorder.kubeconfigPath }, { podName: `${release}-pod`, apiKey, neonApiUrl: emulator.url });
   });
 
   afterAll(async () => {
     await operator?.process.stop('SIGKILL');
+    await recorder?.stop();
     await emulator?.stop();
   });
 
@@ -179,5 +206,20 @@ describe.each(scenarios)('the operator with only the chart RBAC, $name', ({ valu
     expect(exit).toEqual({ code: 0, signal: null });
     const lease = await admin.get<{ spec?: { holderIdentity?: string } } & NeonObject>(coreResources.lease, { namespace, name: `${release}-neon-operator-leader` });
     expect(lease?.spec?.holderIdentity ?? '').toBe('');
+  });
+
+  it('asked for Secrets only by label (its own), as metadata only, or by name', () => {
+    const onSecrets = recorder.requests.filter((r) => SECRETS_PATH.test(r.path));
+    expect(onSecrets.map(secretRequestProblem).filter((p) => p !== undefined)).toEqual([]);
+    // The run exercised each kind of request (so the check above was not vacuous): the label-selected watch
+    // of the connection Secrets, the metadata-only watch for API key changes, and reads and writes by name.
+    const watches = onSecrets.filter((r) => r.query['watch'] === 'true');
+    expect(watches.some((r) => (r.query['labelSelector'] ?? '').split(',').includes(MANAGED_BY_US) && r.accept === 'application/json')).toBe(true);
+    expect(watches.some((r) => METADATA_ONLY.test(r.accept))).toBe(true);
+    const lists = onSecrets.filter((r) => r.method === 'GET' && SECRETS_PATH.exec(r.path)?.[2] === undefined && r.query['watch'] === undefined);
+    expect(lists.some((r) => /PartialObjectMetadataList/.test(r.accept))).toBe(true);
+    expect(onSecrets.filter((r) => r.method === 'PATCH').map((r) => SECRETS_PATH.exec(r.path)?.[2])).toContain('app-db');
+    // In namespaced mode, nothing outside the watched namespace was even asked for.
+    if (namespaced) expect([...new Set(onSecrets.map((r) => SECRETS_PATH.exec(r.path)?.[1]))]).toEqual([apps]);
   });
 });
