@@ -1,9 +1,9 @@
 // Who may manage a role, a database or a branch's read_write compute when two objects of a namespace ask
 // for the same one: decided from the informer stores alone, before any Neon call.
 import { describe, expect, it } from 'vitest';
-import type { KubeObject, ResourceType } from '../../runtime/index.ts';
+import type { Controller, InformerHandlers, KubeObject, ObjectKey, ResourceType } from '../../runtime/index.ts';
 import { blockedBy } from './blocked.test-support.ts';
-import { assertUnclaimed, conflictedPeers, databaseClaims, endpointClaims, holderOf, roleClaims, type Claim, type Claimant } from './claims.ts';
+import { assertUnclaimed, conflictedPeers, requeueConflictsOnRelease, databaseClaims, endpointClaims, holderOf, roleClaims, type Claim, type Claimant } from './claims.ts';
 import type { ControllerDeps } from './deps.ts';
 import { resourceTypes } from './kinds.ts';
 import { resourceTypeId } from '../../runtime/kube-client.ts';
@@ -132,5 +132,25 @@ describe('conflictedPeers', () => {
       ({ metadata: { name, namespace: 'ns', uid: name }, status: { conditions: [{ type: 'Ready', status: 'False', reason }] } }) as KubeObject;
     const peers = conflictedPeers([withReason('a', 'Conflict'), withReason('b', 'Ready'), withReason('c', 'Conflict')], withReason('c', 'Conflict'));
     expect(peers.map((p) => p.metadata?.name)).toEqual(['a']);
+  });
+});
+
+describe('requeueConflictsOnRelease', () => {
+  it('requeues the Conflict losers when another object is deleted or changes its spec, not on a status write', () => {
+    const obj = (name: string, generation: number, reason = 'Ready'): KubeObject =>
+      ({ metadata: { name, namespace: 'ns', uid: name, generation }, status: { conditions: [{ type: 'Ready', status: 'False', reason }] } }) as KubeObject;
+    const store = [obj('first', 1), obj('second', 1, 'Conflict')];
+    let handlers: InformerHandlers<KubeObject> = {};
+    const enqueued: ObjectKey[] = [];
+    const controller = {
+      informer: { on: (h: InformerHandlers<KubeObject>) => ((handlers = h), () => undefined), list: () => store },
+      enqueue: (key: ObjectKey) => enqueued.push(key),
+    } as unknown as Controller;
+    requeueConflictsOnRelease(controller);
+    handlers.update?.(obj('first', 1), obj('first', 1, 'Conflict')); // status only
+    expect(enqueued).toEqual([]);
+    handlers.update?.(obj('first', 1), obj('first', 2));
+    handlers.delete?.(obj('first', 2));
+    expect(enqueued).toEqual([{ namespace: 'ns', name: 'second' }, { namespace: 'ns', name: 'second' }]);
   });
 });
