@@ -21,6 +21,7 @@ import { databaseReconciler } from './database/reconciler.ts';
 import { endpointReconciler } from './endpoint/reconciler.ts';
 import { projectReconciler } from './project/reconciler.ts';
 import { roleReconciler } from './role/reconciler.ts';
+import { requeueConflictsOnRelease } from './shared/claims.ts';
 import type { ControllerDeps } from './shared/deps.ts';
 import { frameReconciler, type KindReconciler } from './shared/frame.ts';
 import { resourceTypes } from './shared/kinds.ts';
@@ -147,6 +148,7 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
   database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef), readableStateChanged);
 
   for (const controller of [project, branch, endpoint, role, database]) watchApiKeySecrets(controller);
+  for (const controller of [endpoint, role, database]) requeueConflictsOnRelease(controller);
 
   return { project, branch, endpoint, role, database };
 }

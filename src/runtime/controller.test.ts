@@ -114,6 +114,24 @@ describe('Controller', () => {
     expect(t.keys).toHaveLength(3);
   });
 
+  it('a backoff requeue comes back after the growing per-key backoff, and a settled pass resets it', async () => {
+    const t = setup(async (_key, calls) => (calls <= 3 ? { backoff: true } : calls === 4 ? undefined : { backoff: true }));
+    t.initial.set(resourcePath(branches), [branch('b1', '1')]);
+    await t.start();
+    expect(t.keys).toHaveLength(1);
+    for (const [delay, total] of [[1_000, 2], [2_000, 3], [4_000, 4]] as const) {
+      await t.clock.advance(delay - 1);
+      expect(t.keys).toHaveLength(total - 1);
+      await t.clock.advance(1);
+      expect(t.keys).toHaveLength(total);
+    }
+    expect(t.controller.queue.failures('ns/b1')).toBe(0); // pass 4 settled
+    t.controller.enqueue({ namespace: 'ns', name: 'b1' });
+    await flushMicrotasks();
+    expect(t.controller.queue.failures('ns/b1')).toBe(1); // back to the base delay
+    expect(t.outcomes).toEqual(['requeue', 'requeue', 'requeue', 'success', 'requeue']);
+  });
+
   it('requeues the owner when an owned Secret changes', async () => {
     const t = setup(async () => undefined);
     t.controller.watchOwned(coreResources.secret);

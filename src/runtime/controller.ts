@@ -245,6 +245,12 @@ export class Controller<T extends KubeObject = KubeObject> {
     try {
       const result = await this.#options.reconciler(key, { signal, log });
       const requeueAfter = result?.requeueAfter;
+      if (result?.backoff) {
+        // Not an error, but not settled either: visible at debug on every attempt, paced by the backoff.
+        log.debug({ attempt: this.queue.failures(keyString) + 1, minDelayMs: requeueAfter }, 'requeued with backoff');
+        observe('requeue');
+        return { type: 'retry', ...(requeueAfter !== undefined ? { minDelayMs: requeueAfter } : {}) };
+      }
       observe(requeueAfter !== undefined ? 'requeue' : 'success');
       return { type: 'done', requeueAfterMs: requeueAfter ?? this.#resyncDelay() };
     } catch (err) {

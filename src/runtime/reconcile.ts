@@ -13,8 +13,14 @@ export interface ReconcileContext {
   log: Logger;
 }
 
-/** `requeueAfter` (ms) asks to be reconciled again after that delay even if nothing changes. */
-export type ReconcileResult = { requeueAfter?: number } | void;
+/**
+ * `requeueAfter` (ms) asks to be reconciled again after that delay even if nothing changes. With
+ * `backoff` (controller-runtime's `Requeue: true`) the key comes back after its per-key exponential
+ * backoff instead (at least `requeueAfter`), counted like a failure but not logged as an error: for a pass
+ * that called Neon and must look again, so a condition that does not clear cannot poll Neon at a fixed
+ * rate. The count is reset by the next pass that returns without `backoff`.
+ */
+export type ReconcileResult = { requeueAfter?: number; backoff?: boolean } | void;
 
 /**
  * Level-based reconcile contract (controller-runtime's `reconcile.Reconciler`): read the current state for

@@ -107,6 +107,25 @@ describe('WorkQueue', () => {
     expect(w.calls.length).toBe(expectedDelays.length + 3); // back to the base delay
   });
 
+  it('a retry with a minimum delay waits the longer of it and the backoff', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock, concurrency: 1, backoff: { baseMs: 1_000, capMs: 60_000 } });
+    const w = gatedWork();
+    q.start(w.work);
+    q.add('a');
+    await flushMicrotasks();
+    // backoff 1 s, 2 s, 4 s, 8 s against a floor of 5 s → 5 s, 5 s, 5 s, 8 s
+    for (const delay of [5_000, 5_000, 5_000, 8_000]) {
+      await w.release('a', { type: 'retry', minDelayMs: 5_000 });
+      const callsBefore = w.calls.length;
+      await clock.advance(delay - 1);
+      expect(w.calls.length).toBe(callsBefore);
+      await clock.advance(1);
+      expect(w.calls.length).toBe(callsBefore + 1);
+    }
+    expect(q.failures('a')).toBe(4);
+  });
+
   it('keeps backoff per key: one failing key does not slow another', async () => {
     const clock = new FakeClock();
     const q = new WorkQueue({ clock, concurrency: 1, backoff: { baseMs: 1_000, capMs: 60_000 } });

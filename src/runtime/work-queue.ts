@@ -5,8 +5,8 @@ import { backoffDelay, defaultReconcileBackoff, type BackoffPolicy } from './bac
 export type WorkResult =
   /** Success: the key's failure count is reset; with `requeueAfterMs` it comes back after that delay. */
   | { type: 'done'; requeueAfterMs?: number }
-  /** Failure worth retrying: the key comes back after its per-key exponential backoff. */
-  | { type: 'retry' }
+  /** Failure worth retrying (or a wait that polls): the key comes back after its per-key exponential backoff, at least `minDelayMs`. */
+  | { type: 'retry'; minDelayMs?: number }
   /** Failure retrying cannot fix: forgotten until something adds it again. */
   | { type: 'drop' };
 
@@ -89,11 +89,11 @@ export class WorkQueue {
     this.#scheduleTimer();
   }
 
-  /** Adds `key` after its backoff delay and counts one more failure for it. */
-  addRateLimited(key: string): void {
+  /** Adds `key` after its backoff delay (or `minDelayMs` if longer) and counts one more failure for it. */
+  addRateLimited(key: string, minDelayMs = 0): void {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
-    this.addAfter(key, backoffDelay(this.#backoff, failures));
+    this.addAfter(key, Math.max(minDelayMs, backoffDelay(this.#backoff, failures)));
   }
 
   /** Resets the key's failure count (its next failure waits `baseMs` again). */
@@ -193,7 +193,7 @@ export class WorkQueue {
         }
         break;
       case 'retry':
-        this.addRateLimited(key);
+        this.addRateLimited(key, result.minDelayMs);
         break;
       case 'drop':
         this.forget(key);

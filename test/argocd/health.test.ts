@@ -32,6 +32,7 @@ const DEGRADED_REASONS = new Set([
   'NeonPreconditionFailed',
   'NeonOperationFailed',
   'SecretConflict',
+  'Conflict',
 ]);
 
 async function sourceFiles(dir: string): Promise<string[]> {
@@ -44,12 +45,12 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Every Ready reason literal in src/controllers: `NotReadyError('X'`, `reason: 'X'`. */
+/** Every Ready reason literal in src/controllers: `NotReadyError('X'`, `BlockedError('X'`, `reason: 'X'`. */
 async function controllerReasons(): Promise<Set<string>> {
   const reasons = new Set<string>();
   for (const file of await sourceFiles(join(repoRoot, 'src', 'controllers'))) {
     const text = await readFile(file, 'utf8');
-    for (const m of text.matchAll(/(?:NotReadyError\(\s*|reason:\s*)'([A-Z][A-Za-z0-9]*)'/g)) if (m[1]) reasons.add(m[1]);
+    for (const m of text.matchAll(/(?:(?:NotReadyError|BlockedError)\(\s*|reason:\s*)'([A-Z][A-Za-z0-9]*)'/g)) if (m[1]) reasons.add(m[1]);
   }
   reasons.delete('Ready');
   return reasons;

@@ -10,6 +10,7 @@ import { clientForCleanup, keyRef, resolveBranchRef, resolveProjectRef, specKeyR
 import { assertProjectReachable, isProjectReachable } from '../shared/tenancy.ts';
 import { announceFound, keepsResource } from '../shared/ownership.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
+import { assertNoParentCycle } from './parent-chain.ts';
 
 /** How often a branch waiting for its child branches to go is looked at again. */
 const CHILDREN_RECHECK_MS = 5_000;
@@ -59,6 +60,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       const { signal } = ctx;
       const o = { signal };
       const namespace = b.metadata.namespace ?? '';
+      assertNoParentCycle(deps, b);
       const { client, keyRef: account, projectId } = await resolveProject(deps, b, signal);
       ctx.useAccount(account);
       let parentId = b.spec.parentId;
@@ -113,6 +115,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           status,
           ready: { ok: false, reason: 'BranchNotReady', message: `Neon branch ${branch.id} is ${branch.current_state}` },
           requeueAfterMs: 2_000,
+          backoff: true,
         };
       }
       return { status, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready` } };
@@ -149,6 +152,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           reason: 'BranchHasChildren',
           message: `waiting for child branches to be deleted first: ${children.map((c) => c.name).join(', ')}`,
           requeueAfterMs: CHILDREN_RECHECK_MS,
+          backoff: true,
         };
       }
       // deletionPolicy Delete is an explicit request: lift Neon's protection, which would refuse it.

@@ -3,6 +3,7 @@ import { ConflictError, type Database } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
+import { assertUnclaimed, databaseClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
@@ -38,6 +39,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       const target = await resolveBranchTarget(deps, d.metadata.namespace ?? '', d.spec, signal);
       const { client, projectId, branchId } = target;
       ctx.useAccount(target.keyRef);
+      assertUnclaimed(deps, databaseClaims, d, target);
       const owner = ownerName(deps, d, target);
       const name = d.spec.name ?? d.metadata.name;
       const databases = await client.listDatabases(projectId, branchId, o);

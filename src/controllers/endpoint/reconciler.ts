@@ -5,6 +5,7 @@ import { poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
+import { endpointClaims, assertUnclaimed } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
@@ -74,6 +75,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const o = { signal };
       const { client, keyRef, projectId, branchId } = await resolveBranchTarget(deps, e.metadata.namespace ?? '', e.spec, signal);
       ctx.useAccount(keyRef);
+      assertUnclaimed(deps, endpointClaims, e, { projectId, branchId });
       let endpoint = e.status?.endpointId ? await getOrUndefined(client, projectId, e.status.endpointId, signal) : undefined;
       if (!endpoint && e.status?.endpointId) {
         const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
@@ -131,7 +133,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const ready = { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is ${endpoint.current_state}` };
       // A transition nobody here started (a connection starting it, a suspend timeout): look once more
       // soon, so status.state does not wait for the resync. It ends, so this is no polling loop.
-      if (endpoint.pending_state) return { status: statusOf(projectId, endpoint), ready, requeueAfterMs: PENDING_STATE_RECHECK_MS };
+      if (endpoint.pending_state) return { status: statusOf(projectId, endpoint), ready, requeueAfterMs: PENDING_STATE_RECHECK_MS, backoff: true };
       return { status: statusOf(projectId, endpoint), ready };
     },
 

@@ -5,6 +5,7 @@ import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { ConflictError } from '../../neon/index.ts';
 import { resourceTypes } from '../shared/kinds.ts';
+import { assertUnclaimed, roleClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
 import { resetPassword, validPassword } from '../shared/role-password.ts';
@@ -41,6 +42,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const target = await resolveBranchTarget(deps, namespace, r.spec, signal);
       const { client, projectId, branchId } = target;
       ctx.useAccount(target.keyRef);
+      assertUnclaimed(deps, roleClaims, r, target);
       const roleName = roleNameOf(r);
       const secretName = secretNameOf(r);
       const database = await secretDatabase(deps, r, target, signal);

@@ -1,13 +1,14 @@
 // The reconcile frame every kind shares: what each kind of failure does to the object's status, Events
 // and retry, and the finalizer on create and delete. Against a scripted API server (FakeTransport).
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../clock.ts';
 import { InvalidRequestError, LockedError } from '../../neon/index.ts';
 import { EventRecorder, KubeClient, type KubeObject, type KubeRequest, type ReconcileContext } from '../../runtime/index.ts';
 import { FakeTransport } from '../../runtime/fake-transport.ts';
 import type { ControllerDeps } from './deps.ts';
-import { frameReconciler, type KindReconciler, type SyncOutcome } from './frame.ts';
+import { BlockedError } from './blocked.ts';
+import { adoptingSoon, frameReconciler, type KindReconciler, type SyncOutcome } from './frame.ts';
 import { FINALIZER, resourceTypes } from './kinds.ts';
 import type { NeonAccounts } from './neon-accounts.ts';
 import { NotReadyError } from './not-ready.ts';
@@ -124,6 +125,39 @@ describe('reconcile frame', () => {
     };
     await frameReconciler(kind, deps)(key, ctx());
     expect(current().status?.['apiKeySecretRef']).toBeNull();
+  });
+
+  it('a claim held by another object: Ready=False Conflict, one Warning Event however many passes, backoff', async () => {
+    const { deps, current } = setUp(base);
+    const recorded = vi.spyOn(deps.events, 'record');
+    const message = 'the read_write compute of Neon branch br-1 is already claimed by NeonEndpoint first';
+    const reconcile = frameReconciler(kindThat(async () => { throw new BlockedError('Conflict', message, 'backoff'); }), deps);
+    for (let pass = 0; pass < 3; pass++) expect(await reconcile(key, ctx())).toEqual({ backoff: true });
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'Conflict', message });
+    expect(recorded.mock.calls.map(([, , input]) => input)).toEqual([expect.objectContaining({ type: 'Warning', reason: 'Conflict', note: message })]);
+  });
+
+  it('a blocked spec that only a change can fix is not requeued (the resync remains)', async () => {
+    const { deps, current } = setUp(base);
+    const reconcile = frameReconciler(kindThat(async () => { throw new BlockedError('InvalidSpec', 'spec.parentRef forms a cycle: a → b → a', 'onChange'); }), deps);
+    expect(await reconcile(key, ctx())).toBeUndefined();
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'InvalidSpec', message: 'spec.parentRef forms a cycle: a → b → a' });
+  });
+
+  it('a 409 on create: Adopting, retried with backoff, one Event until the condition changes', async () => {
+    const { deps, current } = setUp(base);
+    const recorded = vi.spyOn(deps.events, 'record');
+    let outcome: SyncOutcome = adoptingSoon('the branch already has a read-write compute; adopting it');
+    const reconcile = frameReconciler(kindThat(async () => outcome), deps);
+    expect(await reconcile(key, ctx())).toEqual({ backoff: true });
+    expect(await reconcile(key, ctx())).toEqual({ backoff: true });
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'Adopting' });
+    outcome = { ready: { ok: true, reason: 'Ready', message: 'ok' } };
+    expect(await reconcile(key, ctx())).toBeUndefined();
+    outcome = adoptingSoon('the branch already has a read-write compute; adopting it');
+    await reconcile(key, ctx());
+    // Asked of the recorder (which would also fold repeats into one Event series): once per new condition.
+    expect(recorded.mock.calls.map(([, , input]) => input.reason)).toEqual(['Adopting', 'Adopting']);
   });
 
   it('deletion: finalize, then the finalizer goes; a waiting finalize says why', async () => {

@@ -16,6 +16,7 @@ import {
   type Reconciler,
   type ResourceType,
 } from '../../runtime/index.ts';
+import { BlockedError } from './blocked.ts';
 import type { ControllerDeps } from './deps.ts';
 import { FINALIZER } from './kinds.ts';
 import { isForeignRecord, recordedKeyRef, type ApiKeyRef } from './neon-accounts.ts';
@@ -31,14 +32,23 @@ export interface SyncOutcome {
   ready: { ok: boolean; reason: string; message: string };
   /** Reconcile again after this long (default: the resync period). */
   requeueAfterMs?: number;
+  /**
+   * The pass called Neon and must look again: come back after the per-key exponential backoff (at least
+   * `requeueAfterMs`), so a state that does not clear cannot poll Neon at a fixed rate. A not-Ready
+   * condition that is new gets one Event; every such pass logs at debug.
+   */
+  backoff?: boolean;
 }
 
-/** Neon answered 409 to a create: what exists is adopted on a quick second pass (no error, no backoff). */
+/**
+ * Neon answered 409 to a create: what exists is adopted on the next pass, which comes after the per-key
+ * backoff (1 s, 2 s, 4 s … 5 min) so a 409 that keeps coming cannot become a hot loop.
+ */
 export function adoptingSoon(message: string): SyncOutcome {
-  return { ready: { ok: false, reason: 'Adopting', message }, requeueAfterMs: 1_000 };
+  return { ready: { ok: false, reason: 'Adopting', message }, backoff: true };
 }
 
-export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number };
+export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number; backoff?: boolean };
 
 /** Handed to a kind's reconciler for one pass. */
 export interface SyncContext {
@@ -87,7 +97,9 @@ function withoutUndefined(fields: StatusFields): StatusFields {
  * - NotReadyError → Ready=False with its reason, requeued slowly (dependencies requeue it sooner), no error log;
  * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff;
  * - a transient Neon error or an unknown outcome → retried with backoff (the next pass re-observes and adopts);
- * - an invalid object → Ready=False, InvalidSpec, not retried until it changes.
+ * - an invalid object → Ready=False, InvalidSpec, not retried until it changes;
+ * - a BlockedError (a claim held by another object, a parent cycle) → Ready=False with its reason, one
+ *   Warning Event per new condition, retried with backoff or when something changes; no Neon call made.
  */
 export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps): Reconciler {
   return async (key: ObjectKey, rctx: ReconcileContext): Promise<ReconcileResult> => {
@@ -133,6 +145,14 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       },
     };
     const notReady = (reason: string, message: string) => ({ type: 'Ready', status: 'False' as const, reason, message });
+    // A pass that will be repeated (backoff, blocked) shows its state as the condition on every pass, but
+    // only one Event when that condition is new, and a debug line per pass.
+    const reportRepeated = async (type: EventType, reason: string, message: string): Promise<void> => {
+      const previous = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === 'Ready');
+      const isNew = previous?.status !== 'False' || previous.reason !== reason || previous.message !== message;
+      rctx.log.debug({ reason }, message);
+      if (isNew) recordEvent(type, reason, 'Reconcile', message);
+    };
 
     let obj: T;
     try {
@@ -166,8 +186,9 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
           await removeFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
           return;
         }
+        if (outcome.backoff) await reportRepeated('Normal', outcome.reason, outcome.message);
         await write({}, notReady(outcome.reason, outcome.message));
-        return { requeueAfter: outcome.requeueAfterMs };
+        return { requeueAfter: outcome.requeueAfterMs, ...(outcome.backoff ? { backoff: true } : {}) };
       } catch (err) {
         if (err instanceof NotReadyError && err.reason === 'ApiKeySecretNotFound' && (await namespaceTerminating())) {
           // The namespace is going and took the API key with it: nothing can be cleaned up in Neon any
@@ -183,12 +204,14 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     raw = await ensureFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
     try {
       const outcome = await kind.sync(obj, ctx);
+      if (outcome.backoff && !outcome.ready.ok) await reportRepeated('Normal', outcome.ready.reason, outcome.ready.message);
       await write({ ...account, ...(outcome.status ?? {}) }, {
         type: 'Ready',
         status: outcome.ready.ok ? 'True' : 'False',
         reason: outcome.ready.reason,
         message: outcome.ready.message,
       });
+      if (outcome.backoff) return { ...(outcome.requeueAfterMs !== undefined ? { requeueAfter: outcome.requeueAfterMs } : {}), backoff: true };
       if (outcome.requeueAfterMs !== undefined) return { requeueAfter: outcome.requeueAfterMs };
       return;
     } catch (err) {
@@ -202,6 +225,11 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
 
     async function handleFailure(err: unknown): Promise<ReconcileResult> {
       if (rctx.signal.aborted) throw err;
+      if (err instanceof BlockedError) {
+        await reportRepeated('Warning', err.reason, err.message);
+        await write({}, notReady(err.reason, err.message));
+        return err.retry === 'backoff' ? { backoff: true } : undefined;
+      }
       if (err instanceof NotReadyError) {
         await write({}, notReady(err.reason, err.message));
         return { requeueAfter: deps.waitingRequeueMs };
