@@ -53,6 +53,7 @@ export { createMergePatch, jsonEqual, type Json } from './merge-patch.ts';
 export {
   objectKeyString,
   parseObjectKey,
+  ReportedError,
   RequeueAfterError,
   TerminalError,
   type ObjectKey,
