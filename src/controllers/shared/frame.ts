@@ -86,7 +86,8 @@ function withoutUndefined(fields: StatusFields): StatusFields {
  * finalizer, the Ready condition with observedGeneration, status through /status (skipped when
  * unchanged), and what each kind of failure means:
  * - NotReadyError → Ready=False with its reason, requeued slowly (dependencies requeue it sooner), no error log;
- * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff;
+ * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff
+ *   (logged at warn when it first shows, at debug on the retries that fail the same way);
  * - a transient Neon error or an unknown outcome → retried with backoff (the next pass re-observes and adopts);
  * - an invalid object → Ready=False, InvalidSpec, not retried until it changes.
  */
