@@ -80,16 +80,33 @@ export function deletionShape(defaultPolicy: DeletionPolicy) {
 export const originValues = ['Created', 'Adopted'] as const;
 export type Origin = (typeof originValues)[number];
 
-/** Compute Units: Neon's public-v2 spec sets the minimum (0.25) and no maximum. */
-const computeUnitSchema = z.number().min(0.25);
+/**
+ * Compute sizes Neon offers (https://neon.com/docs/manage/computes#compute-size-and-autoscaling-configuration):
+ * 0.25, 0.5, every whole CU from 1 to 16, every even CU from 18 to 56. The spec only says minimum 0.25.
+ */
+const computeUnitSchema = withRules(z.number().min(0.25).max(56), [
+  {
+    rule:
+      'self == 0.25 || self == 0.5 || (self == double(int(self)) && (self <= 16.0 || int(self) % 2 == 0))',
+    message: "must be one of Neon's compute sizes: 0.25, 0.5, 1 to 16 in steps of 1, or 18 to 56 in steps of 2",
+    check: (cu) => cu === 0.25 || cu === 0.5 || (Number.isInteger(cu) && (cu <= 16 || cu % 2 === 0)),
+  },
+]);
+
+/** Same page: autoscaling (minCu below maxCu) reaches at most 16 CU and spans at most 8 CU. */
+const AUTOSCALING_MAX_CU = 16;
+const AUTOSCALING_MAX_SPREAD_CU = 8;
+
+const bothNumbers = (a: { minCu?: unknown; maxCu?: unknown }): a is { minCu: number; maxCu: number } =>
+  typeof a.minCu === 'number' && typeof a.maxCu === 'number';
 
 export const autoscalingSchema = withRules(
   z
     .object({
-      minCu: computeUnitSchema.describe('Minimum size of the compute in Compute Units (CU), at least 0.25.'),
+      minCu: computeUnitSchema.describe("Minimum size of the compute in Compute Units (CU): one of Neon's compute sizes (see maxCu)."),
       maxCu: computeUnitSchema.describe(
-        'Maximum size of the compute in Compute Units (CU), at least 0.25 and not below minCu. ' +
-          'Equal to minCu means a fixed size.',
+        "Maximum size of the compute in Compute Units (CU), not below minCu: one of Neon's compute sizes (0.25, 0.5, 1 to 16, " +
+          'even sizes 18 to 56). Equal to minCu means a fixed size; otherwise at most 16 and at most 8 above minCu.',
       ),
     })
     .describe('Autoscaling limits of the compute, in Compute Units (1 CU = 1 vCPU and 4 GB of RAM).'),
@@ -98,7 +115,19 @@ export const autoscalingSchema = withRules(
       rule: 'self.minCu <= self.maxCu',
       message: 'autoscaling.minCu must be less than or equal to autoscaling.maxCu',
       field: 'minCu',
-      check: (a) => typeof a.minCu !== 'number' || typeof a.maxCu !== 'number' || a.minCu <= a.maxCu,
+      check: (a) => !bothNumbers(a) || a.minCu <= a.maxCu,
+    },
+    {
+      rule: `self.minCu == self.maxCu || self.maxCu <= ${AUTOSCALING_MAX_CU}.0`,
+      message: `autoscaling.maxCu can be at most ${AUTOSCALING_MAX_CU} when it differs from minCu; larger computes have a fixed size (minCu equal to maxCu)`,
+      field: 'maxCu',
+      check: (a) => !bothNumbers(a) || a.minCu === a.maxCu || a.maxCu <= AUTOSCALING_MAX_CU,
+    },
+    {
+      rule: `self.maxCu - self.minCu <= ${AUTOSCALING_MAX_SPREAD_CU}.0`,
+      message: `autoscaling.maxCu can be at most ${AUTOSCALING_MAX_SPREAD_CU} CU above autoscaling.minCu`,
+      field: 'maxCu',
+      check: (a) => !bothNumbers(a) || a.maxCu - a.minCu <= AUTOSCALING_MAX_SPREAD_CU,
     },
   ],
 );
@@ -126,8 +155,17 @@ export const suspendTimeoutSecondsSchema = withRules(
   ],
 );
 
-/** Postgres identifiers are at most 63 bytes (NAMEDATALEN - 1). */
-export const postgresNameSchema = z.string().min(1).max(63);
+/**
+ * Postgres identifiers are at most 63 bytes (NAMEDATALEN - 1), and Neon counts bytes ("Cannot exceed 63 bytes"
+ * in the spec's role name). maxLength counts characters, so a rule counts the UTF-8 bytes.
+ */
+export const postgresNameSchema = withRules(z.string().min(1).max(63), [
+  {
+    rule: 'size(bytes(self)) <= 63',
+    message: 'must be at most 63 bytes in UTF-8 (a Postgres name); characters outside ASCII take 2 to 4 bytes',
+    check: (name) => Buffer.byteLength(name, 'utf8') <= 63,
+  },
+]);
 
 /** RFC 3339 timestamp, as the API server and Neon accept it (with `Z` or an offset). */
 export const timestampSchema = z.iso.datetime({ offset: true });

@@ -221,6 +221,62 @@ describe('the generated CRDs on a real API server', () => {
       field: 'spec.expiresAt',
       says: /date-time/,
     },
+    {
+      what: 'a timestamp without a time zone',
+      kind: 'NeonBranch',
+      spec: { projectId: 'p-1', expiresAt: '2026-07-15T18:02:16' },
+      field: 'spec.expiresAt',
+      says: /date-time/,
+    },
+    {
+      what: 'a timestamp with both Z and an offset',
+      kind: 'NeonBranch',
+      spec: { projectId: 'p-1', parentTimestamp: '2026-07-15T18:02:16Z-05:00' },
+      field: 'spec.parentTimestamp',
+      says: /date-time/,
+    },
+    {
+      what: 'a compute size Neon does not offer',
+      kind: 'NeonEndpoint',
+      spec: { branchRef: { name: 'b' }, autoscaling: { minCu: 0.3, maxCu: 1 } },
+      field: 'spec.autoscaling.minCu',
+      says: /must be one of Neon's compute sizes: 0\.25, 0\.5, 1 to 16 in steps of 1, or 18 to 56 in steps of 2/,
+    },
+    {
+      what: 'a compute larger than Neon\'s largest',
+      kind: 'NeonEndpoint',
+      spec: { branchRef: { name: 'b' }, autoscaling: { minCu: 1, maxCu: 100 } },
+      field: 'spec.autoscaling.maxCu',
+      says: /should be less than or equal to 56/,
+    },
+    {
+      what: 'an autoscaling range above 16 CU',
+      kind: 'NeonEndpoint',
+      spec: { branchRef: { name: 'b' }, autoscaling: { minCu: 12, maxCu: 18 } },
+      field: 'spec.autoscaling.maxCu',
+      says: /autoscaling\.maxCu can be at most 16 when it differs from minCu/,
+    },
+    {
+      what: 'an autoscaling range wider than 8 CU in the project defaults',
+      kind: 'NeonProject',
+      spec: { defaultEndpointSettings: { autoscaling: { minCu: 1, maxCu: 10 } } },
+      field: 'spec.defaultEndpointSettings.autoscaling.maxCu',
+      says: /autoscaling\.maxCu can be at most 8 CU above autoscaling\.minCu/,
+    },
+    {
+      what: 'a role name of 32 characters and 64 bytes',
+      kind: 'NeonRole',
+      spec: { branchRef: { name: 'b' }, databaseName: 'neondb', name: 'é'.repeat(32) },
+      field: 'spec.name',
+      says: /must be at most 63 bytes in UTF-8/,
+    },
+    {
+      what: 'a database owner name over 63 bytes',
+      kind: 'NeonDatabase',
+      spec: { branchRef: { name: 'b' }, ownerName: '日本'.repeat(11) },
+      field: 'spec.ownerName',
+      says: /must be at most 63 bytes in UTF-8/,
+    },
   ];
 
   it('needs spec.name on a NeonRole or NeonDatabase whose metadata.name is too long for Postgres', async () => {
@@ -240,6 +296,13 @@ describe('the generated CRDs on a real API server', () => {
     expect(message).toMatch(says);
     const obj = { apiVersion: API_GROUP_VERSION, kind, metadata: { name }, spec };
     expect(zodPaths(kind, obj)).toContain(field);
+  });
+
+  it("accepts Neon's limits themselves: 63 bytes of name, a fixed 56 CU compute, an 8 CU range up to 16 CU", async () => {
+    await create('NeonRole', 'bytes', { branchRef: { name: 'b' }, databaseName: 'neondb', name: 'é'.repeat(31) + 'a' });
+    await create('NeonEndpoint', 'fixed-56', { branchRef: { name: 'b' }, autoscaling: { minCu: 56, maxCu: 56 } });
+    await create('NeonEndpoint', 'range-8', { branchRef: { name: 'b' }, autoscaling: { minCu: 8, maxCu: 16 } });
+    await create('NeonBranch', 'zoned', { projectId: 'p-1', expiresAt: '2026-07-15T18:02:16+09:00', parentTimestamp: '2026-07-15T18:02:16.5Z' });
   });
 
   it('refuses changes to immutable fields, naming the field', async () => {

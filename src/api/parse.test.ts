@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { issuesOf } from './parse-issues.test-support.ts';
 import {
   parseNeonBranch,
   parseNeonDatabase,
@@ -10,17 +11,6 @@ import {
 
 const apiVersion = 'neon-operator.dev/v1alpha1';
 const metadata = { name: 'x', namespace: 'team-a', uid: 'u-1', generation: 3 };
-
-/** The issues of a parse that must fail, as `path: message` lines. */
-function issuesOf(parse: (o: unknown) => unknown, obj: unknown): string[] {
-  try {
-    parse(obj);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ResourceParseError);
-    return (e as ResourceParseError).issues.map((i) => `${i.path}: ${i.message}`);
-  }
-  throw new Error('parse did not fail');
-}
 
 const branch = (spec: Record<string, unknown>) => ({ apiVersion, kind: 'NeonBranch', metadata, spec });
 const endpoint = (spec: Record<string, unknown>) => ({ apiVersion, kind: 'NeonEndpoint', metadata, spec });

@@ -1,11 +1,11 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Controller, readableStateChanged, specOrMetadataChanged, type InformerSource, type ReconcileOutcome } from './controller.ts';
 import { FakeClock, flushMicrotasks } from './fake-clock.ts';
 import { FakeTransport } from './fake-transport.ts';
 import { Informer } from './informer.ts';
 import { coreResources, KubeApiError, KubeClient, resourcePath, resourceTypeId, type KubeObject, type ResourceType } from './kube-client.ts';
-import { TerminalError, type ObjectKey, type ReconcileResult } from './reconcile.ts';
+import { ReportedError, TerminalError, type ObjectKey, type ReconcileResult } from './reconcile.ts';
 
 const log = pino({ level: 'silent' });
 const branches: ResourceType = { group: 'example.dev', version: 'v1', plural: 'branches', kind: 'Branch', namespaced: true };
@@ -22,7 +22,7 @@ const branch = (name: string, rv: string, extra: Partial<Branch['metadata']> = {
 
 function setup(
   reconcile: (key: ObjectKey, calls: number) => Promise<ReconcileResult>,
-  extra: { resyncPeriodMs?: number; predicate?: boolean; settled?: (b: Branch) => boolean } = {},
+  extra: { resyncPeriodMs?: number; predicate?: boolean; settled?: (b: Branch) => boolean; log?: Logger } = {},
 ) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
@@ -44,7 +44,7 @@ function setup(
     resource: branches,
     informers: source,
     clock,
-    log,
+    log: extra.log ?? log,
     random: () => 0.5,
     backoff: { baseMs: 1_000, capMs: 10_000 },
     reconciler: (key) => {
@@ -100,6 +100,21 @@ describe('Controller', () => {
     t.watchOf(branches)?.send({ type: 'MODIFIED', object: branch('b1', '9', { generation: 2 }) });
     await flushMicrotasks();
     expect(t.outcomes).toEqual(['error', 'conflict', 'terminal', 'success']); // …until the object changes
+  });
+
+  it('retries an error already reported on the object with the same backoff, logging it at debug, not error', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const captured = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const t = setup(async () => { throw new ReportedError(new Error('role name "pg_x" is protected')); }, { log: captured });
+    t.initial.set(resourcePath(branches), [branch('b1', '1')]);
+    await t.start();
+    await t.clock.advance(1_000 + 2_000 + 4_000); // three retries: 1 s, 2 s, 4 s
+    expect(t.outcomes).toEqual(['error', 'error', 'error', 'error']);
+    await t.clock.advance(7_999);
+    expect(t.keys).toHaveLength(4); // the fifth waits 8 s
+    const failures = lines.filter((l) => l.msg.includes('retrying with backoff'));
+    expect(failures).toHaveLength(4);
+    expect(failures.every((l) => l.level === 20)).toBe(true);
   });
 
   it('honours requeueAfter and the resync period', async () => {

@@ -4,7 +4,7 @@ import type { BackoffPolicy } from './backoff.ts';
 import { describeError, keyOf, type Informer } from './informer.ts';
 import { isConflict, type KubeObject, type ObjectMeta, type ResourceType } from './kube-client.ts';
 import { jsonEqual } from './merge-patch.ts';
-import { objectKeyString, parseObjectKey, RequeueAfterError, TerminalError, type ObjectKey, type Reconciler } from './reconcile.ts';
+import { objectKeyString, parseObjectKey, ReportedError, RequeueAfterError, TerminalError, type ObjectKey, type Reconciler } from './reconcile.ts';
 import { ReferenceIndex } from './reference-index.ts';
 import { WorkQueue, type ShutdownReport, type WorkResult } from './work-queue.ts';
 
@@ -274,7 +274,13 @@ export class Controller<T extends KubeObject = KubeObject> {
         observe('conflict');
         return { type: 'retry' };
       }
-      log.error({ err: describeError(err), failures: this.queue.failures(keyString) + 1 }, 'reconcile failed; retrying with backoff');
+      const failures = this.queue.failures(keyString) + 1;
+      if (err instanceof ReportedError) {
+        log.debug({ err: describeError(err.cause), failures }, 'reconcile failed (reported on the object); retrying with backoff');
+        observe('error');
+        return { type: 'retry' };
+      }
+      log.error({ err: describeError(err), failures }, 'reconcile failed; retrying with backoff');
       observe('error');
       return { type: 'retry' };
     }

@@ -56,6 +56,7 @@ export { createMergePatch, jsonEqual, type Json } from './merge-patch.ts';
 export {
   objectKeyString,
   parseObjectKey,
+  ReportedError,
   RequeueAfterError,
   TerminalError,
   type ObjectKey,

@@ -42,6 +42,18 @@ export class TerminalError extends Error {
   }
 }
 
+/**
+ * A failure the reconciler has already shown the user (on the object's conditions, in an Event). It is retried
+ * with the key's backoff like any error, but the runtime logs it at debug level: a failure that lasts (a name
+ * Neon refuses) must not write an error line on every retry. `cause` is the original error.
+ */
+export class ReportedError extends Error {
+  override readonly name = 'ReportedError';
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
 /** Asks the runtime to retry after a given delay without counting a failure or logging an error (e.g. waiting for a dependency). */
 export class RequeueAfterError extends Error {
   override readonly name = 'RequeueAfterError';

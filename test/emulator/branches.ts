@@ -12,6 +12,7 @@ import {
   requireProject,
   type Router,
 } from './router.ts';
+import { requireAutoscalingLimits, requireExpiry, requireParentTimestamp } from './refusals.ts';
 import type { BranchRecord, EndpointRecord, OperationRecord } from './state.ts';
 import {
   annotationView,
@@ -44,6 +45,15 @@ export function registerBranchRoutes(router: Router): void {
     const parentId = optString(input, 'parent_id');
     const isProtected = optBoolean(input, 'protected');
     const expiresAt = optString(input, 'expires_at');
+    if (expiresAt !== undefined) {
+      requireExpiry(expiresAt, state.now());
+      if (isProtected === true) throw new ApiError(400, 'a protected branch cannot have an expiration time');
+    }
+    const parentTimestamp = optString(input, 'parent_timestamp');
+    if (parentTimestamp !== undefined) requireParentTimestamp(parentTimestamp, state.now(), project.historyRetentionSeconds);
+    endpointInputs.forEach((e, i) =>
+      requireAutoscalingLimits(`endpoints[${i}].`, optNumber(e, 'autoscaling_limit_min_cu'), optNumber(e, 'autoscaling_limit_max_cu')),
+    );
     const types = endpointInputs.map((e) => {
       const t = e['type'];
       if (t !== 'read_write' && t !== 'read_only') throw new ApiError(400, 'endpoint type must be read_write or read_only');
@@ -173,6 +183,12 @@ export function registerBranchRoutes(router: Router): void {
       }
     }
     const annotations = optStringMap(body, 'annotation_value');
+    if (typeof upd['expires_at'] === 'string') {
+      requireExpiry(upd['expires_at'], ctx.state.now());
+      if (branch.isDefault || (isProtected ?? branch.protected)) {
+        throw new ApiError(400, 'the default branch and protected branches cannot have an expiration time');
+      }
+    }
     requireNoConflict(ctx, project);
     const now = ctx.state.now();
     if (name !== undefined) branch.name = name;

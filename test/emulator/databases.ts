@@ -8,6 +8,7 @@ import {
   requireProject,
   type Router,
 } from './router.ts';
+import { requireDatabaseName } from './refusals.ts';
 import { databaseView, operationView } from './views.ts';
 
 /** Databases: create, list, get, update (rename, owner), delete. */
@@ -25,7 +26,8 @@ export function registerDatabaseRoutes(router: Router): void {
     const input = field(bodyObject(ctx), 'database', true);
     const name = optString(input, 'name');
     const owner = optString(input, 'owner_name');
-    if (name === undefined || name.length === 0 || name.length > 63) throw new ApiError(400, 'database.name must be 1 to 63 characters');
+    if (name === undefined) throw new ApiError(400, 'database.name is required');
+    requireDatabaseName(name);
     if (owner === undefined) throw new ApiError(400, 'database.owner_name is required');
     if (!branch.roles.has(owner)) throw new ApiError(404, `role "${owner}" not found`);
     if (branch.databases.has(name)) throw new ApiError(409, 'database already exists');
@@ -53,6 +55,7 @@ export function registerDatabaseRoutes(router: Router): void {
     const upd = field(bodyObject(ctx), 'database', true);
     const name = optString(upd, 'name');
     const owner = optString(upd, 'owner_name');
+    if (name !== undefined && name !== db.name) requireDatabaseName(name);
     if (name !== undefined && name !== db.name && branch.databases.has(name)) throw new ApiError(409, 'database already exists');
     if (owner !== undefined && !branch.roles.has(owner)) throw new ApiError(404, `role "${owner}" not found`);
     requireNoConflict(ctx, project);

@@ -11,6 +11,7 @@ import {
   type RequestContext,
   type Router,
 } from './router.ts';
+import { requireAutoscalingLimits } from './refusals.ts';
 import type { EndpointRecord, OperationRecord, ProjectRecord } from './state.ts';
 import { endpointView, operationView } from './views.ts';
 
@@ -47,7 +48,7 @@ export function registerEndpointRoutes(router: Router): void {
     }
     const minCu = optNumber(input, 'autoscaling_limit_min_cu');
     const maxCu = optNumber(input, 'autoscaling_limit_max_cu');
-    if (minCu !== undefined && maxCu !== undefined && minCu > maxCu) throw new ApiError(400, 'autoscaling_limit_min_cu must not exceed autoscaling_limit_max_cu');
+    requireAutoscalingLimits('endpoint.', minCu, maxCu);
     requireNoConflict(ctx, project);
     const suspend = optNumber(input, 'suspend_timeout_seconds');
     const disabled = optBoolean(input, 'disabled');
@@ -90,7 +91,7 @@ export function registerEndpointRoutes(router: Router): void {
     const upd = field(bodyObject(ctx), 'endpoint', true);
     const minCu = optNumber(upd, 'autoscaling_limit_min_cu');
     const maxCu = optNumber(upd, 'autoscaling_limit_max_cu');
-    if ((minCu ?? ep.minCu) > (maxCu ?? ep.maxCu)) throw new ApiError(400, 'autoscaling_limit_min_cu must not exceed autoscaling_limit_max_cu');
+    requireAutoscalingLimits('endpoint.', minCu, maxCu, { min: ep.minCu, max: ep.maxCu });
     const suspend = optNumber(upd, 'suspend_timeout_seconds');
     const disabled = optBoolean(upd, 'disabled');
     const pooler = optBoolean(upd, 'pooler_enabled');

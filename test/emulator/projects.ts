@@ -10,6 +10,7 @@ import {
   requireProject,
   type Router,
 } from './router.ts';
+import { requireAutoscalingLimits, requireDatabaseName, requireRegion, requireRoleName } from './refusals.ts';
 import {
   branchView,
   connectionDetails,
@@ -34,14 +35,18 @@ export function registerProjectRoutes(router: Router): void {
       throw new ApiError(400, 'unsupported pg_version');
     }
     const regionId = optString(p, 'region_id');
+    if (regionId !== undefined) requireRegion(regionId, ctx.state.regionId);
     const historyRetentionSeconds = optNumber(p, 'history_retention_seconds');
     const storePasswords = optBoolean(p, 'store_passwords');
     const branchName = optString(branch, 'name');
     const roleName = optString(branch, 'role_name');
     const databaseName = optString(branch, 'database_name');
+    if (roleName !== undefined) requireRoleName(roleName);
+    if (databaseName !== undefined) requireDatabaseName(databaseName);
     const annotations = optStringMap(branch, 'annotations');
     const settings = field(p, 'settings');
     const defaultEndpointSettings = field(p, 'default_endpoint_settings');
+    requireDefaultCu(defaultEndpointSettings);
     const { state } = ctx;
     const created = state.createProject(ctx.account, {
       ...(name !== undefined ? { name } : {}),
@@ -123,6 +128,7 @@ export function registerProjectRoutes(router: Router): void {
     if (history !== undefined) p.historyRetentionSeconds = history;
     if (upd['settings'] !== undefined) p.settings = { ...p.settings, ...field(upd, 'settings') };
     if (upd['default_endpoint_settings'] !== undefined) {
+      requireDefaultCu(field(upd, 'default_endpoint_settings'), p.defaultEndpointSettings);
       p.defaultEndpointSettings = { ...p.defaultEndpointSettings, ...field(upd, 'default_endpoint_settings') };
     }
     p.updatedAt = ctx.state.now();
@@ -134,4 +140,17 @@ export function registerProjectRoutes(router: Router): void {
     ctx.state.projects.delete(p.id);
     return { status: 200, body: { project: projectView(ctx.state, p) } };
   });
+}
+
+/** Compute sizes in `default_endpoint_settings`, checked as an endpoint's would be. */
+function requireDefaultCu(settings: Record<string, unknown>, current?: Record<string, unknown>): void {
+  const cu = (s: Record<string, unknown> | undefined, key: string) => (s ? optNumber(s, key) : undefined);
+  const min = cu(current, 'autoscaling_limit_min_cu');
+  const max = cu(current, 'autoscaling_limit_max_cu');
+  requireAutoscalingLimits(
+    'default_endpoint_settings.',
+    cu(settings, 'autoscaling_limit_min_cu'),
+    cu(settings, 'autoscaling_limit_max_cu'),
+    min !== undefined && max !== undefined ? { min, max } : undefined,
+  );
 }

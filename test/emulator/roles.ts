@@ -9,6 +9,7 @@ import {
   type RequestContext,
   type Router,
 } from './router.ts';
+import { requireRoleName } from './refusals.ts';
 import type { BranchRecord, RoleRecord } from './state.ts';
 import { operationView, roleView } from './views.ts';
 
@@ -32,8 +33,8 @@ export function registerRoleRoutes(router: Router): void {
     const branch = requireBranch(ctx, project);
     const input = field(bodyObject(ctx), 'role', true);
     const name = optString(input, 'name');
-    if (name === undefined || name.length === 0 || name.length > 63) throw new ApiError(400, 'role.name must be 1 to 63 characters');
-    if (name.startsWith('neon_') || name.startsWith('pg_')) throw new ApiError(400, `role name "${name}" is reserved`);
+    if (name === undefined) throw new ApiError(400, 'role.name is required');
+    requireRoleName(name);
     if (branch.roles.has(name)) throw new ApiError(409, 'role already exists');
     requireNoConflict(ctx, project);
     const role = state.newRole(name);

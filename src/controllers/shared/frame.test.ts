@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../clock.ts';
 import { InvalidRequestError, LockedError } from '../../neon/index.ts';
-import { EventRecorder, KubeClient, type KubeObject, type KubeRequest, type ReconcileContext } from '../../runtime/index.ts';
+import { EventRecorder, KubeClient, ReportedError, type KubeObject, type KubeRequest, type ReconcileContext } from '../../runtime/index.ts';
 import { FakeTransport } from '../../runtime/fake-transport.ts';
 import type { ControllerDeps } from './deps.ts';
 import { BlockedError } from './blocked.ts';
@@ -76,15 +76,26 @@ describe('reconcile frame', () => {
     expect(events(transport)).toEqual([]);
   });
 
-  it('a Neon 4xx: Ready=False with Neon\'s message, a Warning Event, and an error for the backoff', async () => {
+  it('a Neon 4xx: Ready=False with Neon\'s message, a Warning Event, and a reported error for the backoff; logged at warn once', async () => {
     const { deps, current, transport } = setUp(base);
+    const lines: Array<{ level: number; msg: string }> = [];
+    const captured = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     const err = new InvalidRequestError({ status: 400, code: '', neonMessage: 'role name is reserved', requestId: 'r1', method: 'POST', route: '/projects/{project_id}/branches/{branch_id}/roles', mayHaveApplied: false });
-    await expect(frameReconciler(kindThat(async () => { throw err; }), deps)(key, ctx())).rejects.toBe(err);
+    const reconcile = frameReconciler(kindThat(async () => { throw err; }), deps);
+    const pass = () => reconcile(key, { signal: new AbortController().signal, log: captured });
+    const first = await pass().catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(ReportedError);
+    expect((first as ReportedError).cause).toBe(err);
     expect(ready(current())).toMatchObject({ status: 'False', reason: 'NeonRejected' });
     expect(String(ready(current())?.['message'])).toContain('role name is reserved');
     await new Promise((r) => setTimeout(r, 10));
     expect(events(transport)).toHaveLength(1);
     expect((events(transport)[0]?.body as { type?: string; reason?: string })).toMatchObject({ type: 'Warning', reason: 'NeonRejected' });
+    // The same refusal on the retries: the object already says it, so the log line drops to debug.
+    await expect(pass()).rejects.toBeInstanceOf(ReportedError);
+    await expect(pass()).rejects.toBeInstanceOf(ReportedError);
+    const about = lines.filter((l) => l.msg.includes('role name is reserved'));
+    expect(about.map((l) => l.level)).toEqual([40, 20, 20]); // warn, then debug
   });
 
   it('a transient Neon error does not flip a Ready object', async () => {

@@ -5,6 +5,7 @@ import {
   hasFinalizer,
   isBeingDeleted,
   removeFinalizer,
+  ReportedError,
   setCondition,
   writeStatus,
   type Condition,
@@ -95,7 +96,8 @@ function withoutUndefined(fields: StatusFields): StatusFields {
  * finalizer, the Ready condition with observedGeneration, status through /status (skipped when
  * unchanged), and what each kind of failure means:
  * - NotReadyError → Ready=False with its reason, requeued slowly (dependencies requeue it sooner), no error log;
- * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff;
+ * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff
+ *   (logged at warn when it first shows, at debug on the retries that fail the same way);
  * - a transient Neon error or an unknown outcome → retried with backoff (the next pass re-observes and adopts);
  * - an invalid object → Ready=False, InvalidSpec, not retried until it changes;
  * - a BlockedError (a claim held by another object, a parent cycle) → Ready=False with its reason, one
@@ -120,9 +122,11 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal });
       raw = result.object;
     };
-    // Every Event is also a log line (notes never hold secrets), so logs alone tell the story.
-    const recordEvent = (type: EventType, reason: string, action: string, note: string): void => {
-      if (type === 'Warning') rctx.log.warn({ reason, action }, note);
+    // Every Event is also a log line (notes never hold secrets), so logs alone tell the story; a repeat of what
+    // the object already shows is logged at debug (the Event recorder aggregates repeats into one series).
+    const recordEvent = (type: EventType, reason: string, action: string, note: string, repeat = false): void => {
+      if (repeat) rctx.log.debug({ reason, action }, note);
+      else if (type === 'Warning') rctx.log.warn({ reason, action }, note);
       else rctx.log.info({ reason, action }, note);
       if (raw) void deps.events.record(kind.type, raw, { type, reason, action, note });
     };
@@ -236,14 +240,19 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       }
       const failure = classifyNeonFailure(err);
       if (!failure) throw err;
-      const wasReady = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+      const ready = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === 'Ready');
+      const wasReady = ready?.status === 'True';
       if (failure.permanent) {
+        // A refusal retried with backoff keeps failing the same way until something changes: the user reads it on
+        // the condition and the Event, the log says it once (warn), and each retry after that only at debug.
+        const repeat = ready?.status === 'False' && ready.reason === failure.reason && ready.message === failure.message;
         await write({}, notReady(failure.reason, failure.message));
-        recordEvent('Warning', failure.reason, 'Reconcile', failure.message);
+        recordEvent('Warning', failure.reason, 'Reconcile', failure.message, repeat);
+        throw new ReportedError(err);
       } else if (!wasReady) {
         await write({}, notReady(failure.reason, failure.message));
       }
-      // Retried with the queue's per-key backoff (capped): the runtime logs it once per attempt.
+      // Retried with the queue's per-key backoff (capped); the runtime logs each attempt of a transient failure.
       throw err;
     }
   };

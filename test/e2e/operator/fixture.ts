@@ -1,10 +1,10 @@
-// Shared set-up of the operator's end-to-end suites: the Neon emulator (fast operations, every answer
-// checked against Neon's OpenAPI spec), the CRDs on the run's control plane, a namespace per suite, and
+// Shared set-up of the operator's end-to-end suites: the Neon emulator (fast operations, every answer and
+// every request the operator sends checked against Neon's OpenAPI spec), the CRDs on the run's control plane, a namespace per suite, and
 // the operator running in-process, watching only that namespace.
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { readManifests } from '../../controlplane/kube-access.ts';
 import { useControlPlane } from '../../controlplane/e2e.ts';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../emulator/server.ts';
@@ -59,7 +59,8 @@ export interface Suite {
   kube: KubeClient;
   emulator: EmulatorHandle;
   operator: RunningOperator | undefined;
-  startOperator(overrides?: Partial<OperatorConfig>): Promise<RunningOperator>;
+  /** `log` replaces the default logger (silent unless E2E_OPERATOR_LOG names a level), e.g. to read what it logs. */
+  startOperator(overrides?: Partial<OperatorConfig>, log?: Logger): Promise<RunningOperator>;
   stopOperator(): Promise<void>;
   teardown(): Promise<void>;
 }
@@ -71,14 +72,13 @@ export async function setUpSuite(prefix: string, emulatorOptions: EmulatorOption
   const kube = new KubeClient(httpTransport(cp.kubeconfig, { userAgent: 'operator-e2e' }));
   const namespace = `${prefix}-${randomBytes(3).toString('hex')}`;
   await kube.create(coreResources.namespace, { metadata: { name: namespace } });
-  const emulator = await startEmulator({ seed: 11, durations: FAST_DURATIONS, validateResponses: true, ...emulatorOptions });
+  const emulator = await startEmulator({ seed: 11, durations: FAST_DURATIONS, validateResponses: true, validateRequests: true, ...emulatorOptions });
   const suite: Suite = {
     namespace,
     kube,
     emulator,
     operator: undefined,
-    async startOperator(overrides = {}) {
-      const log = pino({ level: process.env['E2E_OPERATOR_LOG'] ?? 'silent' });
+    async startOperator(overrides = {}, log = pino({ level: process.env['E2E_OPERATOR_LOG'] ?? 'silent' })) {
       suite.operator = await startOperator(operatorConfig(namespace, emulator.url, overrides), {
         kubeConfig: cp.kubeconfig,
         log,
@@ -93,6 +93,12 @@ export async function setUpSuite(prefix: string, emulatorOptions: EmulatorOption
     async teardown() {
       await suite.stopOperator();
       await emulator.stop();
+      // The emulator fails stop() on its own off-spec answers; an off-spec request is the operator's.
+      const sent = emulator.specViolations().filter((v) => v.kind === 'request');
+      if (sent.length > 0) {
+        const lines = sent.slice(0, 10).map((v) => `${v.method} ${v.route}: ${v.errors.join('; ')}`);
+        throw new Error(`the operator sent ${sent.length} requests that break Neon's OpenAPI spec:\n${lines.join('\n')}`);
+      }
     },
   };
   return suite;

@@ -214,20 +214,20 @@ describe('operator: examples end to end', () => {
   });
 
   it('a Neon 4xx shows on the condition, is not retried in a hot loop, and nothing is deleted', async () => {
-    // A role name Neon reserves: the create answers 400 every time.
+    // A role name Neon protects (pg_…): the create answers 400 every time.
     const name = 'bad-role';
     await suite.kube.create(typeOfKind('NeonRole'), {
       apiVersion: 'neon-operator.dev/v1alpha1',
       kind: 'NeonRole',
       metadata: { name, namespace: suite.namespace },
-      spec: { projectRef: { name: 'demo' }, name: 'neon_reserved', databaseName: 'neondb' },
+      spec: { projectRef: { name: 'demo' }, name: 'pg_reserved', databaseName: 'neondb' },
     } as NeonObject);
     const failed = await eventually('Ready=False from Neon', async () => {
       const b = await suite.kube.get<NeonObject>(typeOfKind('NeonRole'), { namespace: suite.namespace, name });
       const ready = readyCondition(b);
       return ready?.status === 'False' && ready.reason === 'NeonRejected' ? ready : undefined;
     });
-    expect(failed.message).toMatch(/HTTP 400.*reserved/);
+    expect(failed.message).toMatch(/HTTP 400.*protected/);
     const creates = () => suite.emulator.requests.filter((r) => r.route === 'POST /projects/{project_id}/branches/{branch_id}/roles' && r.status >= 400).length;
     const first = creates();
     await new Promise((r) => setTimeout(r, 6_000));
