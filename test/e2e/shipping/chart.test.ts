@@ -225,7 +225,8 @@ describe('the Helm chart', () => {
       parseManifests(
         await helmTemplateOk('rel', 'ops', {
           watch: { namespaces: ['team-a', 'team-b'] },
-          resyncPeriod: '5m',
+          resyncPeriod: '1h30m',
+          shutdownTimeout: '12.5s',
           logLevel: 'debug',
           neonApiUrl: 'http://neon.internal:8080/api/v2',
           replicaCount: 2,
@@ -239,12 +240,12 @@ describe('the Helm chart', () => {
     if (parsed.help) return;
     expect(parsed.config).toMatchObject({
       namespaces: ['team-a', 'team-b'],
-      resyncPeriodMs: 300_000,
+      resyncPeriodMs: 5_400_000,
       logLevel: 'debug',
       neonApiUrl: 'http://neon.internal:8080/api/v2',
       concurrency: 8,
       metricsPort: 8080,
-      shutdownTimeoutMs: 20_000,
+      shutdownTimeoutMs: 12_500,
       leaderElection: { enabled: true, namespace: 'ops', name: 'rel-neon-operator-leader' },
     });
     const single = deploymentOf(parseManifests(await helmTemplateOk('rel', 'ops', { leaderElection: { enabled: false } })));
