@@ -1,7 +1,8 @@
 // Writes the CRDs generated from src/api/ into every place that ships them: crds/, the kustomize install
 // (deploy/crds/, with its kustomization.yaml), both the same bytes, and the Helm chart as templates
 // (charts/neon-operator/templates/crds/: the same objects behind crds.enabled/crds.keep, so helm upgrade
-// updates them; a chart crds/ folder is never upgraded by Helm, and both would install the CRDs twice). `--out DIR` writes only that folder instead (e.g. for a one-off copy).
+// updates them; a chart crds/ folder is never upgraded by Helm, and both would install the CRDs twice).
+// `--out DIR` writes only the plain CRDs into that folder instead (e.g. for a one-off copy).
 // With --check it writes nothing and exits 1 when any target is out of date (for CI).
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
