@@ -1,12 +1,14 @@
-// Writes the CRDs generated from src/api/ into every place that ships them: crds/, the Helm chart
-// (charts/neon-operator/crds/) and the kustomize install (deploy/crds/, with its kustomization.yaml), so all
-// three hold the same bytes. `--out DIR` writes only that folder instead (e.g. for a one-off copy).
+// Writes the CRDs generated from src/api/ into every place that ships them: crds/, the kustomize install
+// (deploy/crds/, with its kustomization.yaml), both the same bytes, and the Helm chart as templates
+// (charts/neon-operator/templates/crds/: the same objects behind crds.enabled/crds.keep, so helm upgrade
+// updates them; a chart crds/ folder is never upgraded by Helm, and both would install the CRDs twice).
+// `--out DIR` writes only the plain CRDs into that folder instead (e.g. for a one-off copy).
 // With --check it writes nothing and exits 1 when any target is out of date (for CI).
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { API_GROUP } from '../src/api/group.ts';
-import { generateCrdFiles } from '../src/api/crd.ts';
+import { generateCrdChartTemplates, generateCrdFiles } from '../src/api/crd.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -38,7 +40,7 @@ const targets: Target[] = values.out
   ? [{ dir: resolve(values.out), files: crdFiles }]
   : [
       { dir: join(repoRoot, 'crds'), files: crdFiles },
-      { dir: join(repoRoot, 'charts', 'neon-operator', 'crds'), files: crdFiles },
+      { dir: join(repoRoot, 'charts', 'neon-operator', 'templates', 'crds'), files: generateCrdChartTemplates() },
       {
         dir: join(repoRoot, 'deploy', 'crds'),
         files: new Map([...crdFiles, ['kustomization.yaml', kustomizationFor([...crdFiles.keys()].sort())]]),

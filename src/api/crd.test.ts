@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parse } from 'yaml';
-import { buildCrd, generateCrdFiles, structuralSchemaOf, StructuralSchemaError, type JSONSchemaProps } from './crd.ts';
+import { buildCrd, generateCrdFiles, renderCrdChartTemplate, structuralSchemaOf, StructuralSchemaError, type JSONSchemaProps } from './crd.ts';
 import { API_GROUP } from './group.ts';
 import { allKinds } from './kinds.ts';
 
@@ -123,6 +123,24 @@ describe.each(allKinds.map((k) => [k.kind, buildCrd(k)] as const))('the %s CRD',
 
   it('requires spec, so the rules on spec also apply on update', () => {
     expect(root.required).toEqual(['spec']);
+  });
+});
+
+describe('the chart\'s CRD templates', () => {
+  it('hold the CRD as in crds/ once the lines Helm executes are gone', () => {
+    for (const kind of allKinds) {
+      const crd = buildCrd(kind);
+      // Without the {{ }} lines what remains is the CRD without its labels (the chart sets its own).
+      const withoutHelm = renderCrdChartTemplate(crd).split('\n').filter((line) => !line.includes('{{') && !/^ {2}(annotations|labels):|^ {4}helm\.sh\//.test(line)).join('\n');
+      expect(parse(withoutHelm)).toEqual({ ...crd, metadata: { name: crd.metadata.name } });
+    }
+  });
+
+  it('refuse a schema text that Helm would execute', () => {
+    const crd = buildCrd(allKinds[0] as (typeof allKinds)[number]);
+    const spec = crd.spec.versions[0]?.schema.openAPIV3Schema.properties?.['spec'] as JSONSchemaProps;
+    spec.description = 'set it to {{ .Values.x }}';
+    expect(() => renderCrdChartTemplate(crd)).toThrow(/contains \{\{ or \}\}, which Helm would execute/);
   });
 });
 

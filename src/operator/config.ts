@@ -3,6 +3,7 @@
  * once, here, with zod; an invalid value fails start-up with a message that names the flag (and its
  * environment variable). Flags win over the environment.
  */
+import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseAllowedProjects, type AllowedProject } from '../controllers/shared/tenancy.ts';
 import { DEFAULT_NEON_BASE_URL } from '../neon/index.ts';
@@ -35,18 +36,31 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+/**
+ * Go's time.ParseDuration syntax (the chart's values use it, as Kubernetes tooling does): an optional sign,
+ * then one or more decimal numbers each with a unit, e.g. `1h30m`, `1.5h`, `.5s`, `300ms`, `2h45m30.5s`;
+ * `0` alone is the one form without a unit.
+ */
+const GO_DURATION = /^[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$/;
+const GO_DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g;
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, '\u03bcs': 1e-3, ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+/**
+ * Node keeps a timer of at most 2^31-1 ms and fires one that is longer at once, and the resync period may be
+ * jittered up by half: a longer duration would turn into a busy loop, so it counts as this much (14 days).
+ */
+export const LONGEST_DURATION_MS = 14 * 24 * 3_600_000;
 
-/** `500ms`, `30s`, `10m`, `1h` → milliseconds. */
+/** A Go duration → milliseconds: at least 1 (timers have no finer grain), at most LONGEST_DURATION_MS. */
 const durationSchema = z
   .string()
-  .regex(DURATION, 'must be a duration such as 30s, 10m or 1h')
+  .refine((s) => s === '0' || s === '+0' || s === '-0' || GO_DURATION.test(s), 'must be a duration such as 30s, 10m, 1h or 1h30m')
   .transform((s) => {
-    const m = DURATION.exec(s) as RegExpExecArray;
-    return Math.round(Number(m[1]) * (UNIT_MS[m[2] as string] as number));
+    let ms = 0;
+    for (const [, amount, unit] of s.matchAll(GO_DURATION_PART)) ms += Number(amount) * (UNIT_MS[unit as string] as number);
+    return s.startsWith('-') ? -ms : ms;
   })
-  .refine((ms) => ms > 0, 'must be greater than zero');
+  .refine((ms) => ms > 0, 'must be greater than zero')
+  .transform((ms) => Math.min(LONGEST_DURATION_MS, Math.max(1, Math.round(ms))));
 
 const boolSchema = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => s === 'true' || s === '1' || s === 'yes');
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -111,40 +125,41 @@ export function helpText(): string {
   }
   lines.push('  NEON_API_KEY (environment only)', '      The operator\'s own Neon API key; objects may name another with apiKeySecretRef.');
   lines.push('  --help', '      Print this help.');
+  lines.push('', 'Durations use Go\'s syntax (30s, 10m, 1h30m, 1.5h, 500ms); longer than 14 days counts as 14 days.');
   return lines.join('\n');
 }
 
-/** Splits argv into `--flag value`, `--flag=value`, `--flag` and `--no-flag`. Unknown flags are errors. */
+/**
+ * Reads argv with node:util parseArgs: `--flag value`, `--flag=value`, `--flag` and `--no-flag` for booleans
+ * (which also take `--flag=false`, as before). parseArgs runs lenient so that every mistake gets this
+ * module's message naming the flag rather than Node's.
+ */
 function readArgv(argv: readonly string[]): { values: Map<string, string>; help: boolean } {
   const byFlag = new Map((Object.values(FLAGS) as FlagSpec[]).map((s) => [s.flag, s]));
+  const options = Object.fromEntries([
+    ...[...byFlag.values()].map((s) => [s.flag, { type: s.boolean ? ('boolean' as const) : ('string' as const) }]),
+    ['help', { type: 'boolean' as const, short: 'h' }],
+  ]);
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, allowNegative: true, tokens: true });
   const values = new Map<string, string>();
   let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h') {
+  for (const token of tokens) {
+    if (token.kind === 'positional') throw new ConfigError(`unexpected argument "${token.value}" (flags start with --; see --help)`);
+    if (token.kind === 'option-terminator') throw new ConfigError('unexpected argument "--" (see --help)');
+    if (token.name === 'help') {
       help = true;
       continue;
     }
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}" (flags start with --; see --help)`);
-    const eq = arg.indexOf('=');
-    let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    if (!byFlag.has(name) && name.startsWith('no-') && byFlag.get(name.slice(3))?.boolean) {
-      name = name.slice(3);
-      value = 'false';
+    const spec = byFlag.get(token.name);
+    // allowNegative also strips `no-` from a string flag; only booleans have a --no- form.
+    if (!spec || (!spec.boolean && token.rawName.startsWith('--no-'))) throw new ConfigError(`unknown flag ${token.rawName} (see --help)`);
+    if (spec.boolean) {
+      values.set(spec.flag, token.rawName.startsWith('--no-') ? 'false' : (token.value ?? 'true'));
+      continue;
     }
-    const spec = byFlag.get(name);
-    if (!spec) throw new ConfigError(`unknown flag --${name} (see --help)`);
-    if (value === undefined) {
-      if (spec.boolean) value = 'true';
-      else {
-        const next = argv[i + 1];
-        if (next === undefined || next.startsWith('--')) throw new ConfigError(`--${name} needs a value`);
-        value = next;
-        i++;
-      }
-    }
-    values.set(name, value);
+    // Lenient parseArgs takes the next flag as the value (`--log-level --concurrency=2`): that is a missing value.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw new ConfigError(`--${spec.flag} needs a value`);
+    values.set(spec.flag, token.value);
   }
   return { values, help };
 }

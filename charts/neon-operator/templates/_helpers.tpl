@@ -31,6 +31,16 @@ app.kubernetes.io/part-of: neon-operator
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels of the CRDs: no selector labels, since the CRDs serve the whole cluster, not one Deployment. */}}
+{{- define "neon-operator.crdLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: crds
+app.kubernetes.io/part-of: neon-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{- define "neon-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "neon-operator.fullname" .) .Values.serviceAccount.name }}

@@ -1,6 +1,7 @@
 // The reconcile frame every kind shares: what each kind of failure does to the object's status, Events
 // and retry, and the finalizer on create and delete. Against a scripted API server (FakeTransport).
 import { pino } from 'pino';
+import { ResourceParseError } from '../../api/index.ts';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../clock.ts';
 import { InvalidRequestError, LockedError } from '../../neon/index.ts';
@@ -185,5 +186,75 @@ describe('reconcile frame', () => {
     expect(await frameReconciler(kind, waiting.deps)(key, ctx())).toEqual({ requeueAfter: 5_000 });
     expect(waiting.current().metadata?.finalizers).toEqual([FINALIZER]);
     expect(ready(waiting.current())).toMatchObject({ status: 'False', reason: 'BranchHasChildren' });
+  });
+
+  describe('deletion of an object that no longer parses (e.g. after a schema tightening)', () => {
+    const invalid = new ResourceParseError('NeonBranch', 'ns/dev', [{ path: 'spec.parent', message: 'unknown field(s) parent' }]);
+    let valid = false;
+    let finalized = 0;
+    const kind: KindReconciler<Obj> = {
+      ...kindThat(async () => { throw new Error('sync must not run'); }),
+      parse: (raw) => {
+        if (!valid) throw invalid;
+        return raw as Obj;
+      },
+      finalize: async () => {
+        finalized++;
+        return { done: true };
+      },
+    };
+    const deleting = (status?: Record<string, unknown>): Obj => ({
+      ...base,
+      metadata: { ...base.metadata, finalizers: [FINALIZER], deletionTimestamp: '2026-01-01T00:00:00Z' },
+      ...(status ? { status } : {}),
+    });
+    const warnings = async (t: FakeTransport) => {
+      await new Promise((r) => setTimeout(r, 10));
+      return events(t).map((e) => e.body as { type?: string; reason?: string; note?: string });
+    };
+
+    it('keeps the finalizer while status records a Neon resource: Warning Event, InvalidSpec saying what to do, no Neon cleanup', async () => {
+      valid = false;
+      finalized = 0;
+      const { deps, current, transport } = setUp(deleting({ projectId: 'proj-1', branchId: 'br-2' }));
+      expect(await frameReconciler(kind, deps)(key, ctx())).toBeUndefined();
+      expect(current().metadata?.finalizers).toEqual([FINALIZER]);
+      expect(finalized).toBe(0);
+      const condition = ready(current());
+      expect(condition).toMatchObject({ status: 'False', reason: 'InvalidSpec', observedGeneration: 3 });
+      const message = String(condition?.['message']);
+      expect(message).toContain('spec.parent: unknown field(s) parent');
+      expect(message).toContain('projectId proj-1, branchId br-2');
+      expect(message).toContain(`remove the finalizer ${FINALIZER} to leave the Neon resource in place`);
+      const [event, ...more] = await warnings(transport);
+      expect(more).toEqual([]);
+      expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidSpec', note: message });
+
+      // Once the object is fixed, the deletion proceeds as usual (finalize, then the finalizer goes).
+      valid = true;
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(finalized).toBe(1);
+      expect(current().metadata?.finalizers).toEqual([]);
+    });
+
+    it('keeps it for a create that may have happened (pendingCreate) too', async () => {
+      valid = false;
+      const { deps, current } = setUp(deleting({ pendingCreate: { startedAt: '2026-01-01T00:00:00Z', name: 'dev' } }));
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(current().metadata?.finalizers).toEqual([FINALIZER]);
+      expect(String(ready(current())?.['message'])).toContain('pendingCreate since 2026-01-01T00:00:00Z');
+    });
+
+    it('releases the finalizer when nothing was recorded in Neon, with a Warning Event', async () => {
+      valid = false;
+      finalized = 0;
+      const { deps, current, transport } = setUp(deleting({ conditions: [] }));
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(current().metadata?.finalizers).toEqual([]);
+      expect(finalized).toBe(0);
+      const [event] = await warnings(transport);
+      expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidSpec' });
+      expect(event?.note).toContain('nothing was recorded in Neon for it, so the finalizer is released');
+    });
   });
 });

@@ -91,6 +91,20 @@ function withoutUndefined(fields: StatusFields): StatusFields {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
 }
 
+/** Status fields that name a Neon resource an object stands for, or one it was about to create. */
+const RECORDED_NEON_FIELDS = ['projectId', 'branchId', 'endpointId', 'pendingCreate'] as const;
+
+/** `projectId proj-1`-style entries for what status records (read unparsed: the object failed its schema). */
+function recordedNeonIds(status: StatusFields | undefined): string[] {
+  const out: string[] = [];
+  for (const field of RECORDED_NEON_FIELDS) {
+    const value = status?.[field];
+    if (typeof value === 'string' && value !== '') out.push(`${field} ${value.slice(0, 64)}`);
+    else if (typeof value === 'object' && value !== null) out.push(`${field} since ${String((value as { startedAt?: unknown }).startedAt ?? '?').slice(0, 64)}`);
+  }
+  return out;
+}
+
 /**
  * Wraps a kind's reconciler in the steps every kind shares: a fresh read of the object, parsing, the
  * finalizer, the Ready condition with observedGeneration, status through /status (skipped when
@@ -99,7 +113,8 @@ function withoutUndefined(fields: StatusFields): StatusFields {
  * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff
  *   (logged at warn when it first shows, at debug on the retries that fail the same way);
  * - a transient Neon error or an unknown outcome → retried with backoff (the next pass re-observes and adopts);
- * - an invalid object → Ready=False, InvalidSpec, not retried until it changes;
+ * - an invalid object → Ready=False, InvalidSpec, not retried until it changes; being deleted, it keeps the
+ *   finalizer (Warning Event, InvalidSpec saying how to proceed) while status records a Neon resource.
  * - a BlockedError (a claim held by another object, a parent cycle) → Ready=False with its reason, one
  *   Warning Event per new condition, retried with backoff or when something changes; no Neon call made.
  */
@@ -163,11 +178,7 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       obj = kind.parse(raw);
     } catch (err) {
       if (!(err instanceof ResourceParseError)) throw err;
-      if (isBeingDeleted(raw)) {
-        // Nothing can be cleaned up from an object we cannot read; do not hold the deletion forever.
-        await removeFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
-        return;
-      }
+      if (isBeingDeleted(raw)) return finalizeUnreadable(err);
       await write({}, notReady('InvalidSpec', err.message));
       return;
     }
@@ -220,6 +231,28 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       return;
     } catch (err) {
       return handleFailure(err);
+    }
+
+    /**
+     * An object that no longer parses (e.g. after an upgrade tightened its schema) is being deleted. Its
+     * deletionPolicy cannot be read, so nothing is deleted in Neon. Where status names a Neon resource the
+     * finalizer stays until a person decides, never silently; with nothing recorded there is nothing to lose.
+     * Not requeued: fixing the object or removing the finalizer is an update that wakes it.
+     */
+    async function finalizeUnreadable(err: ResourceParseError): Promise<ReconcileResult> {
+      if (!raw || !hasFinalizer(raw, FINALIZER)) return;
+      const recorded = recordedNeonIds(raw.status);
+      if (recorded.length === 0) {
+        recordEvent('Warning', 'InvalidSpec', 'Delete', `${err.message}; nothing was recorded in Neon for it, so the finalizer is released`);
+        await removeFinalizer(kube, kind.type, raw, FINALIZER, rctx.signal);
+        return;
+      }
+      const message =
+        `${err.message}; cannot apply the deletion policy to what status records in Neon (${recorded.join(', ')}). ` +
+        `Fix the object so it is valid again and the deletion proceeds, or remove the finalizer ${FINALIZER} to leave the Neon resource in place`;
+      recordEvent('Warning', 'InvalidSpec', 'Delete', message);
+      await write({}, notReady('InvalidSpec', message));
+      return;
     }
 
     async function namespaceTerminating(): Promise<boolean> {

@@ -2,10 +2,12 @@
 // generated CRDs' for the operator's kinds), acceptance by the real API server (server-side dry run), and the
 // properties users rely on: least-privilege RBAC in both watch modes, the pod's security settings, leader
 // election with more than one replica, and values.schema.json rejecting mistakes.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { generateCrdFiles } from '../../../src/api/crd.ts';
 import { parseConfig } from '../../../src/operator/config.ts';
 import { OPERATOR_VERSION } from '../../../src/version.ts';
 import { binaryPath, repoRoot } from '../../controlplane/binaries.ts';
@@ -118,11 +120,33 @@ describe('the Helm chart', () => {
     expect(chart.version).toBe(OPERATOR_VERSION);
   });
 
-  it('ships the generated CRDs byte for byte (npm run generate keeps them equal to crds/)', async () => {
-    for (const name of ['neonprojects', 'neonbranches', 'neonendpoints', 'neonroles', 'neondatabases']) {
-      const file = `neon-operator.dev_${name}.yaml`;
-      expect(await readFile(join(chartDir, 'crds', file), 'utf8')).toBe(await readFile(join(repoRoot, 'crds', file), 'utf8'));
+  it('installs the generated CRDs from templates, so helm upgrade updates them: kept on uninstall, off with crds.enabled=false', async () => {
+    // A crds/ folder would also be installed (twice, failing on ownership) and never upgraded.
+    expect(existsSync(join(chartDir, 'crds'))).toBe(false);
+    const generated = new Map([...generateCrdFiles().values()].map((text) => {
+      const crd = parse(text) as Manifest;
+      return [crd.metadata.name, crd];
+    }));
+    const crdsOf = async (values: ChartValues) => byKind(parseManifests(await helmTemplateOk('rel', 'ns', values)), 'CustomResourceDefinition');
+
+    const rendered = await crdsOf({});
+    expect(rendered.map((c) => c.metadata.name).sort()).toEqual([...generated.keys()].sort());
+    for (const crd of rendered) {
+      const { annotations, labels, ...metadata } = crd.metadata as Manifest['metadata'] & { annotations?: Record<string, string> };
+      const expected = generated.get(crd.metadata.name);
+      // The same object as crds/ (spec byte for byte once parsed), plus the release's labels and the keep policy.
+      expect({ ...crd, metadata }).toEqual({ ...expected, metadata: { name: expected?.metadata.name } });
+      expect(labels).toMatchObject({ ...expected?.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm', 'app.kubernetes.io/instance': 'rel' });
+      expect(annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
     }
+    for (const crd of await crdsOf({ crds: { enabled: true, keep: false } })) {
+      expect((crd.metadata as { annotations?: unknown }).annotations).toBeUndefined();
+    }
+    expect(await crdsOf({ crds: { enabled: false, keep: true } })).toEqual([]);
+    // Values of a release made with a chart that had no `crds` (what helm upgrade --reuse-values passes on).
+    const unset = await helmTemplate('rel', 'ns', { crds: null });
+    expect(unset.code).not.toBe(0);
+    expect(unset.stderr).toContain('upgrade with --reset-then-reuse-values instead of --reuse-values');
   });
 
   describe.each(variants)('rendered %s', (_name, namespace, values) => {
@@ -280,7 +304,8 @@ describe('the Helm chart', () => {
       parseManifests(
         await helmTemplateOk('rel', 'ops', {
           watch: { namespaces: ['team-a', 'team-b'] },
-          resyncPeriod: '5m',
+          resyncPeriod: '1h30m',
+          shutdownTimeout: '12.5s',
           logLevel: 'debug',
           neonApiUrl: 'http://neon.internal:8080/api/v2',
           replicaCount: 2,
@@ -294,12 +319,12 @@ describe('the Helm chart', () => {
     if (parsed.help) return;
     expect(parsed.config).toMatchObject({
       namespaces: ['team-a', 'team-b'],
-      resyncPeriodMs: 300_000,
+      resyncPeriodMs: 5_400_000,
       logLevel: 'debug',
       neonApiUrl: 'http://neon.internal:8080/api/v2',
       concurrency: 8,
       metricsPort: 8080,
-      shutdownTimeoutMs: 20_000,
+      shutdownTimeoutMs: 12_500,
       leaderElection: { enabled: true, namespace: 'ops', name: 'rel-neon-operator-leader' },
     });
     const single = deploymentOf(parseManifests(await helmTemplateOk('rel', 'ops', { leaderElection: { enabled: false } })));
@@ -336,6 +361,10 @@ describe('the Helm chart', () => {
       [{ neonApiKey: { existingSecret: 'k', key: 'api-key', extra: 1 } }, /extra/],
       [{ replicas: 2 }, /replicas/],
       [{ neonApiKey: { existingSecret: '', key: 'api-key' } }, /existingSecret/],
+      [{ crds: { enabled: 'yes' } }, /crds/],
+      [{ crds: { enabled: true, keep: true, installCRDs: true } }, /installCRDs/],
+      [{ resyncPeriod: '0s' }, /resyncPeriod/],
+      [{ metrics: { port: 8080, service: { enabled: true }, serviceMonitor: { interval: '1.5m' } } }, /interval/],
     ];
     for (const [values, message] of cases) {
       const r = await helmTemplate('x', 'ns', values);

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { generateCrdFiles } from '../../../src/api/crd.ts';
+import { generateCrdChartTemplates, generateCrdFiles } from '../../../src/api/crd.ts';
 import { deployOperatorPath, renderDeployManifests, toPlainManifests } from '../../../scripts/generate-deploy.ts';
 import { repoRoot } from '../../controlplane/binaries.ts';
 import { useControlPlane } from '../../controlplane/e2e.ts';
@@ -14,15 +14,19 @@ const cp = useControlPlane();
 const node = process.execPath;
 
 describe('generated install files', () => {
-  it('crds/, charts/neon-operator/crds/ and deploy/crds/ are what `npm run generate` writes (run it when this fails)', async () => {
+  it('crds/, deploy/crds/ and the chart\'s templates/crds/ are what `npm run generate` writes (run it when this fails)', async () => {
     const r = await run(node, ['scripts/generate-crds.ts', '--check']);
     expect(r.code, r.stderr).toBe(0);
-    const generated = generateCrdFiles();
-    for (const dir of ['crds', 'charts/neon-operator/crds', 'deploy/crds']) {
+    for (const [dir, generated] of [
+      ['crds', generateCrdFiles()],
+      ['deploy/crds', generateCrdFiles()],
+      ['charts/neon-operator/templates/crds', generateCrdChartTemplates()],
+    ] as const) {
       const onDisk = (await readdir(join(repoRoot, dir))).filter((f) => f.startsWith('neon-operator.dev_')).sort();
       expect(onDisk, dir).toEqual([...generated.keys()].sort());
       for (const [name, text] of generated) expect(await readFile(join(repoRoot, dir, name), 'utf8'), `${dir}/${name}`).toBe(text);
     }
+    const generated = generateCrdFiles();
     const kustomization = parse(await readFile(join(repoRoot, 'deploy', 'crds', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
     expect(kustomization.resources).toEqual([...generated.keys()].sort());
   });
@@ -50,7 +54,7 @@ describe('kubectl kustomize deploy', () => {
     kubeconform = await Kubeconform.forControlPlane(cp);
   });
 
-  it('holds the same objects as the Helm chart with the same values, plus the namespace', async () => {
+  it('holds the same objects as the Helm chart with the same values (CRDs off), plus the namespace and the generated CRDs', async () => {
     const chart = parseManifests(
       await helmTemplateOk('neon-operator', 'neon-operator', parse(await readFile(join(repoRoot, 'deploy', 'chart-values.yaml'), 'utf8')) as Record<string, unknown>),
     );
@@ -61,11 +65,16 @@ describe('kubectl kustomize deploy', () => {
       return { ...o, metadata: { ...o.metadata, labels } };
     };
     const key = (o: Manifest) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-    const fromDeploy = new Map(objects.filter((o) => o.kind !== 'Namespace').map((o) => [key(o), strip(o)]));
+    const own = (o: Manifest) => o.kind !== 'Namespace' && o.kind !== 'CustomResourceDefinition';
+    const fromDeploy = new Map(objects.filter(own).map((o) => [key(o), strip(o)]));
     const fromChart = new Map(chart.map((o) => [key(o), strip(o)]));
+    expect(chart.filter((o) => o.kind === 'CustomResourceDefinition')).toEqual([]);
     expect([...fromDeploy.keys()].sort()).toEqual([...fromChart.keys()].sort());
     for (const [k, v] of fromChart) expect(fromDeploy.get(k), k).toEqual(v);
     expect(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name)).toEqual(['neon-operator']);
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+    const byName = (list: readonly unknown[]) => new Map(list.map((o) => [(o as Manifest).metadata.name, o]));
+    expect(byName(crds)).toEqual(byName([...generateCrdFiles().values()].map((text) => parse(text) as unknown)));
   });
 
   it('is valid for kubeconform -strict (CRDs included, nothing skipped)', async () => {

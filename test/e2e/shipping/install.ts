@@ -29,11 +29,11 @@ export function uniqueName(prefix: string): string {
 }
 
 /**
- * Renders the chart into `namespace`, applies its CRDs, ServiceAccount and RBAC (and nothing else) as the
- * admin, and mints a token for the ServiceAccount. `values` are the chart values (merged over none).
+ * Renders the chart into `namespace`, applies the generated CRDs (the chart's templates hold the same objects),
+ * its ServiceAccount and RBAC (and nothing else) as the admin, and mints a token for the ServiceAccount. `values` are the chart values (merged over none).
  */
 export async function installChartRbac(cp: ControlPlaneClient, release: string, namespace: string, values: ChartValues): Promise<ChartInstall> {
-  await cp.installCrds(join(chartDir, 'crds'));
+  await cp.installCrds(join(repoRoot, 'crds'));
   const objects = parseManifests(await helmTemplateOk(release, namespace, values));
   const namespaces = new Set([namespace, ...objects.map((o) => o.metadata.namespace).filter((n): n is string => n !== undefined)]);
   await ensureNamespaces(cp, [...namespaces]);
