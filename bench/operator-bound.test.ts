@@ -9,6 +9,7 @@ import {
   physicalBound,
   ratio,
   serializedOperationMs,
+  shortRoute,
 } from './operator-bound.ts';
 
 const issueWorkload = { groups: 500, projects: 10, withDatabase: true, createsProjects: true };
@@ -59,7 +60,13 @@ describe('reporting', () => {
     expect(ratio(1, 0)).toBe('-');
   });
 
-  it('aligns a table: first column left, numbers right', () => {
+  it('aligns a table: first column left, numbers right, unless told otherwise', () => {
     expect(formatTable([['route', 'calls'], ['GET /a', '7'], ['POST /bb', '1234']])).toBe('route     calls\nGET /a        7\nPOST /bb   1234');
+    expect(formatTable([['a', '1', 'note'], ['bb', '22', 'x']], 'lrl')).toBe('a    1  note\nbb  22  x');
+  });
+
+  it('shortens path parameters of a route', () => {
+    expect(shortRoute('GET /projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password')).toBe('GET /projects/{p}/branches/{b}/roles/{r}/reveal_password');
+    expect(shortRoute('GET /projects/{project_id}/operations/{operation_id}')).toBe('GET /projects/{p}/operations/{o}');
   });
 });

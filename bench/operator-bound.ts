@@ -91,11 +91,17 @@ export function ratio(a: number, b: number): string {
   return b > 0 ? `${(a / b).toFixed(1)}×` : '-';
 }
 
-/** Fixed-width rows: the first column left-aligned, the rest right-aligned. */
-export function formatTable(rows: readonly (readonly string[])[]): string {
+/** Fixed-width rows; `align` has one letter per column, `l` or `r` (default: the first left, the rest right). */
+export function formatTable(rows: readonly (readonly string[])[], align = ''): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  const left = (i: number): boolean => (align[i] ?? (i === 0 ? 'l' : 'r')) === 'l';
   return rows
-    .map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd())
+    .map((row) => row.map((cell, i) => (left(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd())
     .join('\n');
+}
+
+/** A route template with its path parameters shortened (`{project_id}` → `{p}`), for a narrower table. */
+export function shortRoute(route: string): string {
+  return route.replace(/\{([a-z])[a-z]*_(?:id|name)\}/g, '{$1}');
 }
