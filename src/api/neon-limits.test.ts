@@ -2,7 +2,7 @@
 // sizes and autoscaling ranges, Postgres names counted in bytes, RFC 3339 timestamps. The same rules run as
 // CEL in the API server (src/api/crds.e2e.test.ts); here, the operator's own parse of them.
 import { describe, expect, it } from 'vitest';
-import { issuesOf } from './parse-issues.test-support.ts';
+import { issuesOf } from './testdata/parse-issues.ts';
 import { parseNeonBranch, parseNeonDatabase, parseNeonEndpoint, parseNeonProject, parseNeonRole, ResourceParseError } from './index.ts';
 
 const apiVersion = 'neon-operator.dev/v1alpha1';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { issuesOf } from './parse-issues.test-support.ts';
+import { issuesOf } from './testdata/parse-issues.ts';
 import {
   parseNeonBranch,
   parseNeonDatabase,

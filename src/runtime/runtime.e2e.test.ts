@@ -55,7 +55,7 @@ describe('runtime against a real API server', () => {
     await client.patch(crds, { namespace: '', name: 'gadgets.runtime.example.test' }, crd, { type: 'apply', fieldManager: 'runtime-e2e', force: true });
     await eventually('the Gadget CRD to be established', async () => {
       const got = z
-        .object({ status: z.object({ conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional() }).optional() })
+        .object({ status: z.object({ conditions: z.array(z.object({ type: z.string(), status: z.string() })).nullish() }).nullish() })
         .parse(await client.get(crds, { namespace: '', name: 'gadgets.runtime.example.test' }));
       return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
     });

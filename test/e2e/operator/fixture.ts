@@ -166,6 +166,17 @@ export function projectsInNeon(suite: Suite) {
   return suite.emulator.state.projectsOf(suite.emulator.accountOf(API_KEY));
 }
 
+/** Waits until the operator has sent the emulator nothing for a second: its passes in flight are over. */
+export async function waitIdle(suite: Suite): Promise<void> {
+  let seen = -1;
+  await eventually('the operator idle', () => {
+    const now = suite.emulator.requests.length;
+    const idle = now === seen;
+    seen = now;
+    return idle ? true : undefined;
+  }, 60_000, 1_000);
+}
+
 /** Requests the operator sent, as `METHOD /template` with status, from the emulator's log (from index `from`). */
 export function requestsSince(suite: Suite, from: number): Array<{ route: string; status: number; method: string }> {
   return suite.emulator.requests.slice(from).map((r) => ({ route: r.route ?? `${r.method} ?`, status: r.status, method: r.method }));

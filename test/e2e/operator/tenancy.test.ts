@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { coreResources, type KubeObject } from '../../../src/runtime/index.ts';
-import { API_KEY, eventually, getSecretData, readyCondition, setUpSuite, typeOfKind, type NeonObject, type Suite } from './fixture.ts';
+import { API_KEY, eventually, getSecretData, readyCondition, setUpSuite, typeOfKind, waitIdle, type NeonObject, type Suite } from './fixture.ts';
 
 const SECOND_KEY = 'second-account-key-0123456789';
 
@@ -79,13 +79,7 @@ describe('operator: tenant boundaries between namespaces', () => {
     const roleName = String(a?.status?.['defaultRoleName']);
     const databaseName = String(a?.status?.['defaultDatabaseName']);
     // team-a's own passes are over (no request for a second) before team-b's objects arrive.
-    let seen = -1;
-    await eventually('the operator idle', async () => {
-      const now = suite.emulator.requests.length;
-      const idle = now === seen;
-      seen = now;
-      return idle ? true : undefined;
-    }, 60_000, 1_000);
+    await waitIdle(suite);
     const requestsBefore = suite.emulator.requests.length;
     const touchesA = () => suite.emulator.requests.slice(requestsBefore).filter((r) => r.path.includes(projectId));
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { ResourceParseError } from './resource.ts';
+import { ResourceParseError } from '../resource.ts';
 
 /** The issues of parsing `obj`, as `path: message` lines; empty when it parses. */
 export function issuesOf(parse: (o: unknown) => unknown, obj: unknown): string[] {
