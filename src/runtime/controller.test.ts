@@ -22,7 +22,7 @@ const branch = (name: string, rv: string, extra: Partial<Branch['metadata']> = {
 
 function setup(
   reconcile: (key: ObjectKey, calls: number) => Promise<ReconcileResult>,
-  extra: { resyncPeriodMs?: number; predicate?: boolean; settled?: (b: Branch) => boolean; log?: Logger } = {},
+  extra: { resyncPeriodMs?: number; predicate?: boolean; settled?: (b: Branch) => boolean; log?: Logger; ownWrite?: (o: KubeObject) => boolean } = {},
 ) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
@@ -55,6 +55,7 @@ function setup(
     ...(extra.resyncPeriodMs ? { resyncPeriodMs: extra.resyncPeriodMs } : {}),
     ...(extra.predicate ? { updatePredicate: specOrMetadataChanged } : {}),
     ...(extra.settled ? { settled: extra.settled } : {}),
+    ...(extra.ownWrite ? { ownWrite: extra.ownWrite } : {}),
   });
   const watchOf = (type: ResourceType) => transport.watches.filter((w) => w.path === resourcePath(type) && !w.closed).at(-1);
   const start = async () => {
@@ -228,6 +229,29 @@ describe('Controller', () => {
     t.watchOf(branches)?.send({ type: 'ADDED', object: branch('ready-3', '9') });
     await flushMicrotasks();
     expect(t.keys.at(-1)).toBe('ns/ready-3');
+  });
+
+  it('an update carrying a version this process wrote requeues neither the object nor its owner; a deletion always does', async () => {
+    const ours = new Set(['5', '7']);
+    const t = setup(async () => undefined, { ownWrite: (o) => ours.has(o.metadata?.resourceVersion ?? '') });
+    t.initial.set(resourcePath(branches), [branch('b1', '1')]);
+    t.controller.watchOwned(coreResources.secret);
+    await t.start();
+    const owned = (rv: string) => ({
+      metadata: { namespace: 'ns', name: 'b1-conn', resourceVersion: rv, ownerReferences: [{ apiVersion: 'example.dev/v1', kind: 'Branch', name: 'b1', uid: 'u1', controller: true }] },
+    });
+    const send = async (type: string, path: ResourceType, object: KubeObject) => {
+      t.keys.length = 0;
+      t.watchOf(path)?.send({ type: type as 'MODIFIED', object });
+      await flushMicrotasks();
+      return [...t.keys];
+    };
+    expect(await send('MODIFIED', branches, branch('b1', '5', { generation: 2 }))).toEqual([]);
+    expect(await send('MODIFIED', branches, branch('b1', '6', { generation: 3 }))).toEqual(['ns/b1']);
+    expect(await send('ADDED', coreResources.secret, owned('2'))).toEqual(['ns/b1']);
+    expect(await send('MODIFIED', coreResources.secret, owned('7'))).toEqual([]);
+    expect(await send('MODIFIED', coreResources.secret, owned('8'))).toEqual(['ns/b1']);
+    expect(await send('DELETED', coreResources.secret, owned('8'))).toEqual(['ns/b1']);
   });
 
   it('stop() lets the in-flight reconcile finish and takes no more work', async () => {

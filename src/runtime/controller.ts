@@ -57,6 +57,11 @@ export interface ControllerOptions<T extends KubeObject> {
    * never all at once. Needs resyncPeriodMs.
    */
   settled?: (obj: T) => boolean;
+  /**
+   * True for a version of an object this process wrote itself (KubeClient.wroteVersion): an update event
+   * carrying it requeues nothing for the primary or the objects it owns, since the pass that wrote it knows.
+   */
+  ownWrite?: (obj: KubeObject) => boolean;
   random?: () => number;
   onReconciled?: (observation: ReconcileObservation) => void;
 }
@@ -138,6 +143,7 @@ export class Controller<T extends KubeObject = KubeObject> {
           }
         },
         update: (oldObj, newObj) => {
+          if (options.ownWrite?.(newObj)) return;
           if (!predicate || predicate(oldObj, newObj)) this.enqueue(keyOf(newObj));
         },
         delete: (obj) => this.enqueue(keyOf(obj)),
@@ -173,6 +179,7 @@ export class Controller<T extends KubeObject = KubeObject> {
       informer.on({
         add: enqueueAll,
         update: (oldObj, newObj) => {
+          if (this.#options.ownWrite?.(newObj)) return;
           enqueueAll(oldObj);
           enqueueAll(newObj);
         },

@@ -54,6 +54,16 @@ describe('httpTransport + KubeClient', () => {
     expect(connections).toBeLessThanOrEqual(2);
   });
 
+  it('remembers the versions its own writes produced, and only those', async () => {
+    let rv = 10;
+    route = (_req, _body, res) => json(res, 200, { metadata: { name: 'w', namespace: 'ns', uid: 'u-1', resourceVersion: String(++rv) } });
+    const written = await client.patch(widgets, { namespace: 'ns', name: 'w' }, { status: {} }, { type: 'merge', subresource: 'status' });
+    expect(client.wroteVersion(written)).toBe(true);
+    const read = await client.get(widgets, { namespace: 'ns', name: 'w' });
+    expect(client.wroteVersion(read ?? {})).toBe(false); // rv 12 came from a read, not a write
+    expect(client.wroteVersion({ metadata: { name: 'w', uid: 'u-2', resourceVersion: '11' } })).toBe(false);
+  });
+
   it('sends patches with the content type they are, and server-side apply with fieldManager and force', async () => {
     seen.length = 0;
     route = (_req, body, res) => json(res, 200, JSON.parse(body));

@@ -176,10 +176,40 @@ export interface PatchOptions {
  * alike, and lets every patch say its content type (client-node 2.x's generated methods default to JSON
  * patch, which is not what merge patches or server-side apply need).
  */
+/** How many versions written by this process are remembered: well beyond what the watches lag behind. */
+const OWN_VERSIONS_KEPT = 20_000;
+
+function versionId(obj: KubeObject | undefined): string | undefined {
+  const uid = obj?.metadata?.uid;
+  const rv = obj?.metadata?.resourceVersion;
+  return uid && rv ? `${uid}@${rv}` : undefined;
+}
+
 export class KubeClient {
   readonly transport: KubeTransport;
+  /** `uid@resourceVersion` of the versions this client's own writes produced, oldest first (bounded). */
+  readonly #ownVersions = new Set<string>();
   constructor(transport: KubeTransport) {
     this.transport = transport;
+  }
+
+  /**
+   * True when `obj` is exactly a version this client wrote (its answer to a create, patch or replace): the
+   * watch event of such a version tells the writer nothing it does not know, so controllers need not requeue
+   * for it. A version that also carries someone else's change has another resourceVersion.
+   */
+  wroteVersion(obj: KubeObject): boolean {
+    const id = versionId(obj);
+    return id !== undefined && this.#ownVersions.has(id);
+  }
+
+  #remember<T>(answer: T): T {
+    const id = versionId(answer as KubeObject);
+    if (id !== undefined) {
+      this.#ownVersions.add(id);
+      if (this.#ownVersions.size > OWN_VERSIONS_KEPT) this.#ownVersions.delete(this.#ownVersions.values().next().value as string);
+    }
+    return answer;
   }
 
   /** Reads one object; `undefined` when it does not exist. */
@@ -246,35 +276,35 @@ export class KubeClient {
   }
 
   async create<T extends KubeObject>(type: ResourceType, obj: T, options: { fieldManager?: string; signal?: AbortSignal } = {}): Promise<T> {
-    return (await this.transport.request({
+    return this.#remember((await this.transport.request({
       method: 'POST',
       path: resourcePath(type, { namespace: obj.metadata?.namespace }),
       query: { fieldManager: options.fieldManager },
       body: { apiVersion: apiVersionOf(type), kind: type.kind, ...obj },
       ...(options.signal ? { signal: options.signal } : {}),
-    })) as T;
+    })) as T);
   }
 
   /** PUT; fails with a conflict when `obj.metadata.resourceVersion` is stale. */
   async replace<T extends KubeObject>(type: ResourceType, obj: T, options: { subresource?: string; signal?: AbortSignal } = {}): Promise<T> {
-    return (await this.transport.request({
+    return this.#remember((await this.transport.request({
       method: 'PUT',
       path: resourcePath(type, { namespace: obj.metadata?.namespace, name: obj.metadata?.name, subresource: options.subresource }),
       body: { apiVersion: apiVersionOf(type), kind: type.kind, ...obj },
       ...(options.signal ? { signal: options.signal } : {}),
-    })) as T;
+    })) as T);
   }
 
   async patch<T extends KubeObject>(type: ResourceType, key: ObjectKey, patch: unknown, options: PatchOptions): Promise<T> {
     if (options.type === 'apply' && !options.fieldManager) throw new Error('server-side apply needs a fieldManager');
-    return (await this.transport.request({
+    return this.#remember((await this.transport.request({
       method: 'PATCH',
       path: resourcePath(type, { ...key, subresource: options.subresource }),
       query: { fieldManager: options.fieldManager, force: options.type === 'apply' ? options.force : undefined },
       body: patch,
       contentType: PatchType[options.type],
       ...(options.signal ? { signal: options.signal } : {}),
-    })) as T;
+    })) as T);
   }
 
   /** Deletes; resolves `false` when it was already gone. */

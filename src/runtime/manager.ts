@@ -109,6 +109,7 @@ export class Manager implements InformerSource {
       informers: this,
       clock: this.clock,
       log: spec.log ?? this.log,
+      ownWrite: (obj) => this.client.wroteVersion(obj),
       ...(this.#options.random && !spec.random ? { random: this.#options.random } : {}),
       ...(this.#options.onReconciled && !spec.onReconciled ? { onReconciled: this.#options.onReconciled } : {}),
     });

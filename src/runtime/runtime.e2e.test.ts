@@ -44,6 +44,8 @@ describe('runtime against a real API server', () => {
   const cp = useControlPlane();
   const transport = httpTransport(cp.kubeconfig, { userAgent: 'runtime-e2e' });
   const client = new KubeClient(transport);
+  /** Someone else: writes through another client are not this process's own (KubeClient.wroteVersion). */
+  const someoneElse = new KubeClient(httpTransport(cp.kubeconfig, { userAgent: 'runtime-e2e-someone-else' }));
   const namespace = `rt-${randomBytes(3).toString('hex')}`;
   const gadget = (name: string, size = 1): Gadget => ({ metadata: { namespace, name }, spec: { size } });
 
@@ -340,14 +342,14 @@ describe('runtime against a real API server', () => {
     expect((await readGadget())?.metadata?.finalizers).toEqual([finalizer]);
 
     // Someone tampers with the owned Secret: the owner is requeued and repairs it.
-    await client.patch(coreResources.secret, { namespace, name: 'm1-conn' }, { data: { size: Buffer.from('999').toString('base64') } }, { type: 'merge' });
+    await someoneElse.patch(coreResources.secret, { namespace, name: 'm1-conn' }, { data: { size: Buffer.from('999').toString('base64') } }, { type: 'merge' });
     await eventually('the Secret to be repaired', async () => {
       const s = await client.get<SecretObject>(coreResources.secret, { namespace, name: 'm1-conn' });
       return Buffer.from(s?.data?.['size'] ?? '', 'base64').toString() === '5';
     });
 
     // A spec change converges with a new observedGeneration.
-    await client.patch(gadgets, { namespace, name: 'm1' }, { spec: { size: 7 } }, { type: 'merge' });
+    await someoneElse.patch(gadgets, { namespace, name: 'm1' }, { spec: { size: 7 } }, { type: 'merge' });
     await eventually('size 7', async () => {
       const g = await readGadget();
       return g?.status?.size === 7 && g.status.observedGeneration === g.metadata?.generation;
