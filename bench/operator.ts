@@ -461,6 +461,7 @@ async function benchFleet(cluster: Cluster, emulator: EmulatorHandle, workDir: s
 
   say();
   say(`== Restart of the Ready fleet: SIGTERM (exit after ${s(stopMs)}), NeonBranch ${changed} spec changed (protected: true) while stopped, started again`);
+  say("   right away, so Neon's per-minute window still holds the calls of the operator's last minute before the stop");
   say(formatTable([
     ['operator ready (/readyz)', `${s(second.readyMs)} after spawn`, '(the times below count from ready)'],
     [`Neon calls in the first ${s(STARTUP_WINDOW_MS)}`, n(startup.total), `reads ${n(startup.reads)}, 429s ${n(startup.throttled)}`],
