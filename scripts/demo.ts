@@ -438,6 +438,8 @@ async function waitForReady(kube: Kube, expected: number, timeoutMs: number, ope
   const deadline = since + timeoutMs;
   const seen = new Map<string, string>();
   for (;;) {
+    // Readiness first, the tables after: the tables returned are never older than the check that all are Ready.
+    const pending = await notReady(kube);
     const tables = await renderTables(kube);
     const rows = tables.flatMap((t) => t.rows);
     for (const r of rows) {
@@ -446,7 +448,6 @@ async function waitForReady(kube: Kube, expected: number, timeoutMs: number, ope
       seen.set(r.name, line);
       say(`  +${seconds(Date.now() - since).padEnd(6)} ${r.name.padEnd(40)} ${line}`);
     }
-    const pending = await notReady(kube);
     if (rows.length >= expected && pending.length === 0) return tables;
     const exit = operator.exitStatus();
     if (exit !== undefined) throw new Error(`the operator stopped (${exit}) before everything was Ready`);
