@@ -85,6 +85,15 @@ export function settledAtStart(obj: KubeObject): boolean {
   return rotate === undefined || rotate === o.status?.passwordRotation?.request;
 }
 
+/** A NeonRole as its NeonDatabases see it: readableStateChanged, or the role recorded in Neon (name, branch). */
+function ownerRecorded(oldObj: KubeObject, newObj: KubeObject): boolean {
+  const recorded = (o: KubeObject) => {
+    const status = (o as { status?: { roleName?: unknown; branchId?: unknown } }).status;
+    return `${String(status?.roleName)}/${String(status?.branchId)}`;
+  };
+  return readableStateChanged(oldObj, newObj) || recorded(oldObj) !== recorded(newObj);
+}
+
 export interface RegisteredControllers {
   project: Controller;
   branch: Controller;
@@ -145,7 +154,8 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
   const database = add('neondatabase', databaseReconciler(deps));
   database.watchReferences(resourceTypes.project, (d) => refs(d, specOf<NeonDatabase>(d).projectRef), readableStateChanged);
   database.watchReferences(resourceTypes.branch, (d) => refs(d, specOf<NeonDatabase>(d).branchRef), readableStateChanged);
-  database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef), readableStateChanged);
+  // The owner only has to exist in Neon (status.roleName on the branch), not be Ready: see database/reconciler.ts.
+  database.watchReferences(resourceTypes.role, (d) => refs(d, specOf<NeonDatabase>(d).ownerRef), ownerRecorded);
 
   for (const controller of [project, branch, endpoint, role, database]) watchApiKeySecrets(controller);
   for (const controller of [endpoint, role, database]) requeueConflictsOnRelease(controller);

@@ -189,7 +189,7 @@ describe('Controller', () => {
     expect(t.keys).toEqual(['ns/b1']);
   });
 
-  it('with readableStateChanged, wakes dependents for Ready, IDs and spec changes, not for any status write', async () => {
+  it('with readableStateChanged, wakes dependents for Ready, spec changes and the fields of a Ready object, not for any status write', async () => {
     const t = setup(async () => undefined);
     t.initial.set(resourcePath(branches), [branch('b1', '1', {}, 'p1')]);
     t.controller.watchReferences(projects, (b) => (b.spec ? [{ namespace: 'ns', name: b.spec.project }] : []), readableStateChanged);
@@ -208,9 +208,12 @@ describe('Controller', () => {
     expect(await send('ADDED', project('1', { conditions: [notReady] }))).toEqual(['ns/b1']);
     // Another message or reason while still not Ready: nothing a dependent reads.
     expect(await send('MODIFIED', project('2', { conditions: [{ ...notReady, reason: 'Other', message: 'b' }] }))).toEqual([]);
-    expect(await send('MODIFIED', project('3', { projectId: 'x', conditions: [notReady] }))).toEqual(['ns/b1']);
+    // Fields recorded on the way to Ready: dependents wait for Ready.
+    expect(await send('MODIFIED', project('3', { projectId: 'x', conditions: [notReady] }))).toEqual([]);
     expect(await send('MODIFIED', project('4', { projectId: 'x', conditions: [{ ...notReady, status: 'True' }] }))).toEqual(['ns/b1']);
     expect(await send('MODIFIED', project('5', { projectId: 'x', conditions: [{ ...notReady, status: 'True', message: 'c' }] }))).toEqual([]);
+    // While Ready, a changed field (a new host) is news.
+    expect(await send('MODIFIED', project('5b', { projectId: 'x', host: 'h2', conditions: [{ ...notReady, status: 'True', message: 'c' }] }))).toEqual(['ns/b1']);
     expect(await send('MODIFIED', project('6', { projectId: 'x', conditions: [{ ...notReady, status: 'True', message: 'c' }] }, 2))).toEqual(['ns/b1']);
   });
 

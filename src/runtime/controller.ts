@@ -82,10 +82,11 @@ export function specOrMetadataChanged<T extends KubeObject>(oldObj: T, newObj: T
 }
 
 /**
- * Predicate for referenced objects: true when what a dependent can read of `newObj` changed — its spec
- * (generation), deletion, its Ready condition (status and the generation it was computed for), or any status
- * field other than conditions (IDs, hosts, states). A status write that only touches another condition's
- * message, reason or timestamps, or resourceVersion, wakes no dependent.
+ * Predicate for referenced objects: true when what a dependent can use of `newObj` changed — its spec
+ * (generation), deletion, its Ready condition (status and the generation it was computed for), or, while it is
+ * Ready, any status field other than conditions (IDs, hosts). The fields a referenced object records on its way
+ * to Ready wake nobody: dependents wait for Ready. A dependent that needs such a field earlier says so with
+ * its own predicate.
  */
 export function readableStateChanged<T extends KubeObject>(oldObj: T, newObj: T): boolean {
   const pick = (o: T) => {
@@ -94,11 +95,12 @@ export function readableStateChanged<T extends KubeObject>(oldObj: T, newObj: T)
       observedGeneration?: number;
     } & Record<string, unknown>;
     const ready = conditions?.find((c) => c.type === 'Ready');
+    const isReady = ready?.status === 'True' && ready.observedGeneration === o.metadata?.generation;
     return {
       generation: o.metadata?.generation,
       deletionTimestamp: o.metadata?.deletionTimestamp,
       ready: ready ? [ready.status, ready.observedGeneration] : undefined,
-      status: rest,
+      status: isReady ? rest : undefined,
     };
   };
   return !jsonEqual(pick(oldObj), pick(newObj));
