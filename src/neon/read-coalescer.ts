@@ -72,11 +72,6 @@ export class ReadCoalescer {
     for (const [key, entry] of this.#entries) if (entry.project === project) this.#entries.delete(key);
   }
 
-  /** Number of answers held (for tests and memory accounting). */
-  get size(): number {
-    return this.#entries.size;
-  }
-
   #prune(now: number): void {
     for (const [key, entry] of this.#entries) {
       if (entry.settled && now - entry.at >= this.#freshMs) this.#entries.delete(key);

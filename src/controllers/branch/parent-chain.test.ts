@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseNeonBranch } from '../../api/index.ts';
 import type { KubeObject } from '../../runtime/index.ts';
-import { blockedBy } from '../shared/blocked.test-support.ts';
+import { blockedBy } from '../shared/testdata/blocked.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { assertNoParentCycle, parentCycle } from './parent-chain.ts';
 

@@ -8,15 +8,9 @@ import { resourceTypes } from '../shared/kinds.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, clientForProject, projectKeyRef } from '../shared/references.ts';
 import { validPassword } from '../shared/role-password.ts';
-import { adoptedNote, keepsResource } from '../shared/ownership.ts';
+import { adoptedNote, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
 import { assertProjectReachable } from '../shared/tenancy.ts';
 import { projectCreateInput, projectUpdate } from './drift.ts';
-
-/**
- * How far before the recorded start of a create a project may have been created and still be ours: Neon's
- * timestamps have second precision and its clock is not ours.
- */
-const ADOPT_WINDOW_SLACK_MS = 2 * 60_000;
 
 /**
  * After a crash between the create call and the status write, the project is found again by the name
@@ -24,9 +18,8 @@ const ADOPT_WINDOW_SLACK_MS = 2 * 60_000;
  * annotations, so this is the only ownership mark available; it is written before the create call.
  */
 export async function findPendingProject(client: NeonClient, pending: PendingCreate, signal?: AbortSignal): Promise<Project | undefined> {
-  const since = Date.parse(pending.startedAt) - ADOPT_WINDOW_SLACK_MS;
   const candidates = (await client.listAllProjects({ search: pending.name }, signal ? { signal } : undefined))
-    .filter((p) => p.name === pending.name && Date.parse(p.created_at) >= since)
+    .filter((p) => matchesPendingCreate(pending, p.name, p.created_at))
     .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
   const first = candidates[0];
   return first ? client.getProject(first.id, signal ? { signal } : undefined) : undefined;

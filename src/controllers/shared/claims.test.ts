@@ -2,7 +2,7 @@
 // for the same one: decided from the informer stores alone, before any Neon call.
 import { describe, expect, it } from 'vitest';
 import type { Controller, InformerHandlers, KubeObject, ObjectKey, ResourceType } from '../../runtime/index.ts';
-import { blockedBy } from './blocked.test-support.ts';
+import { blockedBy } from './testdata/blocked.ts';
 import { assertUnclaimed, conflictedPeers, requeueConflictsOnRelease, databaseClaims, endpointClaims, holderOf, roleClaims, type Claim, type Claimant } from './claims.ts';
 import type { ControllerDeps } from './deps.ts';
 import { resourceTypes } from './kinds.ts';

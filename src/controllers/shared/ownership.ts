@@ -7,7 +7,10 @@
 import type { DeletionPolicy, Origin, PendingCreate } from '../../api/index.ts';
 import type { SyncContext } from './frame.ts';
 
-/** How far before the recorded start of a create a resource may have been created and still be ours (clock skew). */
+/**
+ * How far before the recorded start of a create a resource may have been created and still be ours: Neon's
+ * timestamps have second precision and its clock is not ours.
+ */
 const PENDING_CREATE_SLACK_MS = 2 * 60_000;
 
 /** True when a resource named `name`, created at `createdAt`, is the one the pending create record describes. */

@@ -1,4 +1,4 @@
-import { BlockedError } from './blocked.ts';
+import { BlockedError } from '../blocked.ts';
 
 /** The BlockedError `fn` throws, or undefined when it returns; any other error is rethrown. */
 export function blockedBy(fn: () => void): BlockedError | undefined {
