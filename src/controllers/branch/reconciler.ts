@@ -1,4 +1,4 @@
-import { parseNeonBranch, type NeonBranch } from '../../api/index.ts';
+import { neonBranchName, parseNeonBranch, type NeonBranch } from '../../api/index.ts';
 import { ConflictError, type Annotation, type Branch, type NeonClient } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
@@ -71,7 +71,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         }
         parentId = parent.branchId;
       }
-      const name = b.spec.name ?? b.metadata.name;
+      const name = neonBranchName(b);
       const { branches, annotations } = await client.listAllBranches(projectId, {}, o);
       let { branch, how } = findOwn(b, name, branches, annotations);
 

@@ -1,4 +1,4 @@
-import { parseNeonDatabase, parseNeonRole, type NeonDatabase } from '../../api/index.ts';
+import { parseNeonDatabase, parseNeonRole, postgresDatabaseName, type NeonDatabase } from '../../api/index.ts';
 import { ConflictError, type Database } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
@@ -41,7 +41,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       ctx.useAccount(target.keyRef);
       assertUnclaimed(deps, databaseClaims, d, target);
       const owner = ownerName(deps, d, target);
-      const name = d.spec.name ?? d.metadata.name;
+      const name = postgresDatabaseName(d);
       const databases = await client.listDatabases(projectId, branchId, o);
       let db: Database | undefined = databases.find((x) => x.name === name);
       const previous = d.status?.branchId === branchId ? d.status.databaseName : undefined;

@@ -1,4 +1,4 @@
-import { parseNeonProject, type NeonProject, type PendingCreate } from '../../api/index.ts';
+import { connectionSecretName, neonProjectName, parseNeonProject, type NeonProject, type PendingCreate } from '../../api/index.ts';
 import type { CreatedProjectResponse, NeonClient, Project } from '../../neon/index.ts';
 import { toKubeTime } from '../../runtime/index.ts';
 import { assertSecretOwned, deleteOldSecret, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
@@ -23,10 +23,6 @@ export async function findPendingProject(client: NeonClient, pending: PendingCre
     .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
   const first = candidates[0];
   return first ? client.getProject(first.id, signal ? { signal } : undefined) : undefined;
-}
-
-export function secretNameOf(p: NeonProject): string {
-  return p.spec.secret?.name ?? `${p.metadata.name}-connection`;
 }
 
 interface Defaults {
@@ -82,7 +78,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       // Adopting by ID is the one way a NeonProject names a project it did not create: the tenancy rule decides.
       if (p.spec.projectId) assertProjectReachable(deps, p.metadata.namespace ?? '', p.spec.projectId, account);
       const client = await deps.accounts.clientFor(account, signal);
-      const name = p.spec.name ?? p.metadata.name;
+      const name = neonProjectName(p);
       const origin = p.spec.projectId ? 'Adopted' : 'Created';
       const knownId = p.spec.projectId ?? p.status?.projectId;
       let project: Project | undefined;
@@ -121,7 +117,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           ctx.event('Normal', 'Adopted', 'Create', `found Neon project ${project.id} from an interrupted create and adopted it`);
           await ctx.saveStatus({ projectId: project.id, origin, pendingCreate: undefined });
         } else {
-          const secretName = secretNameOf(p);
+          const secretName = connectionSecretName(p);
           assertSecretOwned(await readSecretMetadata(deps, p.metadata.namespace ?? '', secretName, signal), { name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } });
           await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
           created = await client.createProject(projectCreateInput(p.spec, name), o);
@@ -131,7 +127,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       }
 
       const defaults = created ? defaultsFromCreate(created) : await observeDefaults(client, p, project.id, signal);
-      const secretName = secretNameOf(p);
+      const secretName = connectionSecretName(p);
       const namespace = p.metadata.namespace ?? '';
       if (created) {
         // The password exists only in this answer: it goes into the Secret before anything else can fail.

@@ -1,4 +1,4 @@
-import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
+import { connectionSecretName, parseNeonDatabase, parseNeonRole, postgresRoleName, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
 import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
@@ -11,14 +11,6 @@ import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/ref
 import { resetPassword, validPassword } from '../shared/role-password.ts';
 import { secretDatabase, secretEndpoint } from './targets.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
-
-export function roleNameOf(r: NeonRole): string {
-  return r.spec.name ?? r.metadata.name;
-}
-
-export function secretNameOf(r: NeonRole): string {
-  return r.spec.secret?.name ?? `${r.metadata.name}-connection`;
-}
 
 /** How often a role being deleted looks again whether the databases it owns are gone. */
 const OWNED_DATABASES_RECHECK_MS = 2_000;
@@ -43,8 +35,8 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const { client, projectId, branchId } = target;
       ctx.useAccount(target.keyRef);
       assertUnclaimed(deps, roleClaims, r, target);
-      const roleName = roleNameOf(r);
-      const secretName = secretNameOf(r);
+      const roleName = postgresRoleName(r);
+      const secretName = connectionSecretName(r);
       const database = await secretDatabase(deps, r, target, signal);
       const endpoint = await secretEndpoint(deps, r, target, signal);
       const at = { projectId, branchId, roleName };

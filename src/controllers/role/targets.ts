@@ -1,4 +1,4 @@
-import { parseNeonDatabase, parseNeonEndpoint, type NeonRole } from '../../api/index.ts';
+import { parseNeonDatabase, parseNeonEndpoint, postgresDatabaseName, type NeonRole } from '../../api/index.ts';
 import type { NeonClient } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { resourceTypes } from '../shared/kinds.ts';
@@ -28,7 +28,7 @@ export async function secretDatabase(deps: ControllerDeps, r: NeonRole, target: 
   const refName = r.spec.databaseRef?.name ?? '';
   const db = lookup(deps, resourceTypes.database, r.metadata.namespace ?? '', refName, parseNeonDatabase);
   if (!db) throw new NotReadyError('DatabaseNotReady', `NeonDatabase ${refName} does not exist yet`);
-  const name = db.spec.name ?? db.metadata.name;
+  const name = postgresDatabaseName(db);
   const ready = isReady(db) && db.status?.databaseName === name;
   return { name, ready, ...(ready ? {} : { waitingFor: `NeonDatabase ${refName}` }) };
 }
