@@ -1,12 +1,15 @@
 -- Argo CD health check for the neon-operator.dev kinds (NeonProject, NeonBranch, NeonEndpoint, NeonRole,
--- NeonDatabase): all five report the same Ready condition and observedGeneration, so one script serves them.
+-- NeonDatabase): all five report the same Ready and Synced conditions and observedGeneration, so one script
+-- serves them. Ready says the Neon resource can be used; Synced says the last reconcile applied the spec.
 -- Runs in Argo CD's Lua sandbox (no string library), so reasons are matched from an explicit list below; the
 -- suite test/argocd checks that every reason the operator writes is classified on purpose.
---   Healthy      Ready=True for the current spec (observedGeneration = metadata.generation)
+--   Healthy      Ready=True for the current spec (observedGeneration = metadata.generation), also when
+--                Synced=False (a refused change to a working resource: the message says what was refused)
 --   Progressing  no status yet, Ready Unknown, a spec change not yet acted on, being deleted, or Ready=False
 --                while waiting for something that comes by itself (a parent, a Secret, Neon being busy)
 --   Degraded     Ready=False for a reason that needs someone to act (invalid spec, refused API key, Neon
---                rejected the request, the Neon resource was deleted outside Kubernetes)
+--                rejected the request, the Neon resource was deleted outside Kubernetes); Synced=False alone
+--                never makes a usable resource Degraded
 
 -- Ready=False reasons that resolve without anyone acting: waiting for a dependency or retrying. Any other
 -- reason (InvalidSpec, ApiKeyMissing, NeonUnauthorized, NeonRejected, ProjectDeletedOutside, SecretConflict, …)
@@ -57,9 +60,13 @@ if status == nil or status.conditions == nil then
 end
 
 local ready = nil
+local synced = nil
 for _, condition in ipairs(status.conditions) do
   if condition.type == "Ready" then
     ready = condition
+  end
+  if condition.type == "Synced" then
+    synced = condition
   end
 end
 if ready == nil then
@@ -77,6 +84,9 @@ end
 if ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready)
+  if synced ~= nil and synced.status == "False" then
+    hs.message = hs.message .. "; the last change was not applied: " .. describe(synced)
+  end
   return hs
 end
 

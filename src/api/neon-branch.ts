@@ -121,7 +121,7 @@ export const neonBranchKind = defineKind({
     'optionally from a point in time.',
   spec: neonBranchSpecSchema,
   status: neonBranchStatusSchema,
-  readyMeans: 'Whether the branch exists in Neon and matches the spec.',
+  readyMeans: 'Whether the branch exists in Neon and can be used.',
   printerColumns: [
     { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },
     { name: 'Project ID', type: 'string', jsonPath: '.status.projectId', description: 'Neon ID of the project.' },

@@ -94,7 +94,7 @@ export const neonRoleKind = defineKind({
   spec: neonRoleSpecSchema,
   status: neonRoleStatusSchema,
   objectRules: postgresNameDefaultingToMetadata('the Postgres role name', { immutable: true }),
-  readyMeans: 'Whether the role exists in Neon and its Secret is up to date.',
+  readyMeans: 'Whether the role exists in Neon and its Secret can be used.',
   printerColumns: [
     { name: 'Role', type: 'string', jsonPath: '.status.roleName', description: 'Name of the Postgres role.' },
     { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },

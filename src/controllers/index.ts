@@ -5,12 +5,14 @@
 import { ROTATE_PASSWORD_ANNOTATION, type NeonBranch, type NeonDatabase, type NeonEndpoint, type NeonRole } from '../api/index.ts';
 import {
   coreResources,
+  findCondition,
   keyOf,
   objectKeyString,
   parseObjectKey,
   ReferenceIndex,
   readableStateChanged,
   specOrMetadataChanged,
+  SYNCED,
   type Controller,
   type KubeObject,
   type Manager,
@@ -81,6 +83,8 @@ function watchApiKeySecrets(controller: Controller): void {
 export function settledAtStart(obj: KubeObject): boolean {
   const o = obj as KubeObject & { status?: { conditions?: never[]; passwordRotation?: { request?: string } } };
   if (!isReady({ metadata: o.metadata ?? {}, status: o.status })) return false;
+  // A refused change is retried with backoff; after a restart it is tried again at once, not at the resync.
+  if (findCondition(o.status?.conditions, SYNCED)?.status === 'False') return false;
   const rotate = o.metadata?.annotations?.[ROTATE_PASSWORD_ANNOTATION];
   return rotate === undefined || rotate === o.status?.passwordRotation?.request;
 }

@@ -33,6 +33,7 @@ const DEGRADED_REASONS = new Set([
   'NeonOperationFailed',
   'SecretConflict',
   'Conflict',
+  'IdentityNotFound',
 ]);
 
 async function sourceFiles(dir: string): Promise<string[]> {

@@ -13,6 +13,7 @@ import { NeonIds, SeededRandom } from './random.ts';
 import { registerRoleRoutes } from './roles.ts';
 import { ApiError, Router, type Reply } from './router.ts';
 import { EmulatorState } from './state.ts';
+import type { NeonPlan } from './refusals.ts';
 
 export type { FaultConfig } from './faults.ts';
 export type { RateLimits } from './limits.ts';
@@ -74,6 +75,8 @@ export interface EmulatorOptions {
   regionHost?: string;
   /** Default `aws-us-east-2`. */
   regionId?: string;
+  /** The account's plan, which bounds `history_retention_seconds`; default `scale` (30 days, the CRD's own limit). */
+  plan?: NeonPlan;
   /**
    * Validate every response against the official OpenAPI spec; read the result with `specViolations()`.
    * Default: on inside a test run (vitest), off otherwise (the standalone server, the demo).
@@ -195,6 +198,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     storePasswords: opts.storePasswords ?? true,
     regionId: opts.regionId ?? 'aws-us-east-2',
     regionHost: opts.regionHost ?? 'c-2.us-east-2.aws.neon.tech',
+    plan: opts.plan ?? 'scale',
     operationFailure: () => faults.operationOutcome(),
   });
   const requestIds = new NeonIds(new SeededRandom(seed + 3));

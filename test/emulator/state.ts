@@ -1,5 +1,6 @@
 import type { Clock } from '../../src/clock.ts';
 import { NeonIds, SeededRandom } from './random.ts';
+import type { NeonPlan } from './refusals.ts';
 
 /**
  * The emulator's in-memory world. Tests may read and change it directly to simulate "a change made
@@ -149,6 +150,8 @@ export interface StateOptions {
   storePasswords: boolean;
   regionId: string;
   regionHost: string;
+  /** The account's plan: bounds the history window (refusals.ts). */
+  plan: NeonPlan;
   /** Decides, per new operation, whether it fails; set by the fault layer. */
   operationFailure: () => OperationOutcome;
 }
@@ -161,6 +164,8 @@ export class EmulatorState {
   readonly regionId: string;
   readonly regionHost: string;
   readonly storePasswordsDefault: boolean;
+  /** Changeable at run time, like an account that changes plans. */
+  plan: NeonPlan;
   durations: Partial<Record<string, number>>;
   operationFailure: () => OperationOutcome;
 
@@ -171,6 +176,7 @@ export class EmulatorState {
     this.storePasswordsDefault = opts.storePasswords;
     this.regionId = opts.regionId;
     this.regionHost = opts.regionHost;
+    this.plan = opts.plan;
     this.operationFailure = opts.operationFailure;
   }
 

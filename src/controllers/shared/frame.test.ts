@@ -57,6 +57,7 @@ const base: Obj = { metadata: { name: 'dev', namespace: 'ns', uid: 'u1', generat
 const ctx = (): ReconcileContext => ({ signal: new AbortController().signal, log });
 const key = { namespace: 'ns', name: 'dev' };
 const ready = (o: Obj) => (o.status?.['conditions'] as Array<Record<string, unknown>> | undefined)?.find((c) => c['type'] === 'Ready');
+const synced = (o: Obj) => (o.status?.['conditions'] as Array<Record<string, unknown>> | undefined)?.find((c) => c['type'] === 'Synced');
 const events = (t: FakeTransport) => t.requests.filter((r) => r.method === 'POST' && r.path.includes('/events'));
 
 describe('reconcile frame', () => {
@@ -67,6 +68,7 @@ describe('reconcile frame', () => {
     expect(current().metadata?.finalizers).toEqual([FINALIZER]);
     expect(current().status).toMatchObject({ branchId: 'br-1', observedGeneration: 3 });
     expect(ready(current())).toMatchObject({ status: 'True', reason: 'Ready', observedGeneration: 3 });
+    expect(synced(current())).toMatchObject({ status: 'True', reason: 'ReconcileSuccess', observedGeneration: 3 });
   });
 
   it('a missing dependency: Ready=False with its reason, a slow requeue, no Event, no error', async () => {
@@ -74,6 +76,7 @@ describe('reconcile frame', () => {
     const result = await frameReconciler(kindThat(async () => { throw new NotReadyError('ProjectNotReady', 'waiting for NeonProject demo'); }), deps)(key, ctx());
     expect(result).toEqual({ requeueAfter: 30_000 });
     expect(ready(current())).toMatchObject({ status: 'False', reason: 'ProjectNotReady', message: 'waiting for NeonProject demo' });
+    expect(synced(current())).toMatchObject({ status: 'False', reason: 'ProjectNotReady' });
     expect(events(transport)).toEqual([]);
   });
 
@@ -99,13 +102,37 @@ describe('reconcile frame', () => {
     expect(about.map((l) => l.level)).toEqual([40, 20, 20]); // warn, then debug
   });
 
-  it('a transient Neon error does not flip a Ready object', async () => {
+  it('a transient Neon error does not flip a Ready object: Synced=False says the pass failed', async () => {
     const readyObj: Obj = { ...base, metadata: { ...base.metadata, finalizers: [FINALIZER] }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 3 }] } };
     const { deps, current, transport } = setUp(readyObj);
     const err = new LockedError({ status: 423, code: '', neonMessage: 'busy', requestId: 'r2', method: 'PATCH', route: '/projects/{project_id}', mayHaveApplied: false });
     await expect(frameReconciler(kindThat(async () => { throw err; }), deps)(key, ctx())).rejects.toBe(err);
-    expect(ready(current())).toMatchObject({ status: 'True' });
-    expect(transport.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+    expect(ready(current())).toMatchObject({ status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z' });
+    expect(synced(current())).toMatchObject({ status: 'False', reason: 'NeonUnavailable' });
+    expect(events(transport)).toEqual([]);
+  });
+
+  it('a refused change to a Ready object: Ready stays True for the new generation, Synced=False NeonRejected, one Warning', async () => {
+    const readyObj: Obj = {
+      ...base,
+      metadata: { ...base.metadata, generation: 4, finalizers: [FINALIZER] },
+      status: { conditions: [
+        { type: 'Ready', status: 'True', reason: 'Ready', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 3 },
+        { type: 'Synced', status: 'True', reason: 'ReconcileSuccess', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 3 },
+      ] },
+    };
+    const { deps, current, transport } = setUp(readyObj);
+    const err = new InvalidRequestError({ status: 400, code: '', neonMessage: 'history retention is out of range', requestId: 'r3', method: 'PATCH', route: '/projects/{project_id}', mayHaveApplied: false });
+    await expect(frameReconciler(kindThat(async () => { throw err; }), deps)(key, ctx())).rejects.toBeInstanceOf(ReportedError);
+    // Dependents read Ready at the current generation: they keep working.
+    expect(ready(current())).toMatchObject({ status: 'True', reason: 'Ready', observedGeneration: 4, lastTransitionTime: '2026-01-01T00:00:00Z' });
+    expect(synced(current())).toMatchObject({ status: 'False', reason: 'NeonRejected', observedGeneration: 4 });
+    expect(String(synced(current())?.['message'])).toContain('history retention is out of range');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(events(transport).map((e) => (e.body as { reason?: string }).reason)).toEqual(['NeonRejected']);
+    // The next pass that works sets Synced=True again.
+    await frameReconciler(kindThat(async () => ({ ready: { ok: true, reason: 'Ready', message: 'ok' } })), deps)(key, ctx());
+    expect(synced(current())).toMatchObject({ status: 'True', reason: 'ReconcileSuccess', observedGeneration: 4 });
   });
 
   it('records the account a pass used (a reference, never the key) with the IDs and the final status, not on a failure', async () => {

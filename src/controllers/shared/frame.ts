@@ -1,14 +1,20 @@
-import { ResourceParseError, type RecordedApiKeyRef } from '../../api/index.ts';
+import { ResourceParseError, type PendingCreate, type RecordedApiKeyRef } from '../../api/index.ts';
 import {
   coreResources,
   ensureFinalizer,
   hasFinalizer,
+  findCondition,
   isBeingDeleted,
+  READY,
+  reconcileError,
+  reconcileSuccess,
   removeFinalizer,
   ReportedError,
-  setCondition,
+  setConditions,
+  SYNCED,
   writeStatus,
   type Condition,
+  type ConditionUpdate,
   type EventType,
   type KubeObject,
   type ObjectKey,
@@ -19,6 +25,7 @@ import {
 } from '../../runtime/index.ts';
 import { BlockedError } from './blocked.ts';
 import type { ControllerDeps } from './deps.ts';
+import { identityPatch, type IdentityFields } from './identity.ts';
 import { FINALIZER } from './kinds.ts';
 import { isForeignRecord, recordedKeyRef, type ApiKeyRef } from './neon-accounts.ts';
 import { classifyNeonFailure } from './neon-failures.ts';
@@ -65,6 +72,12 @@ export interface SyncContext {
    * condition in the same write (e.g. False while a resource deleted outside is being recreated).
    */
   saveStatus(fields: StatusFields, ready?: SyncOutcome['ready']): Promise<void>;
+  /**
+   * Records `status.pendingCreate` before a create call, on the version of the object this pass read: if anything
+   * wrote to the object since (another operator instance, a pass on a stale cache), the write fails with 409 and
+   * the pass is retried on a fresh read, so two writers cannot both go on to create.
+   */
+  recordPendingCreate(pending: PendingCreate): Promise<void>;
   /** Records an Event on the object (aggregated, best-effort). */
   event(type: EventType, reason: string, action: string, note: string): void;
   /**
@@ -83,9 +96,15 @@ export interface KindReconciler<T> {
   sync(obj: T, ctx: SyncContext): Promise<SyncOutcome>;
   /** Cleans up in Neon according to the deletion policy. Idempotent; `done` lets the object go. */
   finalize(obj: T, ctx: SyncContext): Promise<FinalizeOutcome>;
+  /** Status fields mirrored in annotations of the object, so a restore without status finds the resource (identity.ts). */
+  readonly identity?: IdentityFields;
 }
 
 type StatusObject = KubeObject & { status?: StatusFields };
+
+function readyCondition(ready: SyncOutcome['ready']): ConditionUpdate {
+  return { type: READY, status: ready.ok ? 'True' : 'False', reason: ready.reason, message: ready.message };
+}
 
 function withoutUndefined(fields: StatusFields): StatusFields {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
@@ -107,12 +126,15 @@ function recordedNeonIds(status: StatusFields | undefined): string[] {
 
 /**
  * Wraps a kind's reconciler in the steps every kind shares: a fresh read of the object, parsing, the
- * finalizer, the Ready condition with observedGeneration, status through /status (skipped when
- * unchanged), and what each kind of failure means:
- * - NotReadyError → Ready=False with its reason, requeued slowly (dependencies requeue it sooner), no error log;
- * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff
- *   (logged at warn when it first shows, at debug on the retries that fail the same way);
- * - a transient Neon error or an unknown outcome → retried with backoff (the next pass re-observes and adopts);
+ * finalizer, the Ready and Synced conditions with observedGeneration (a pass that runs to the end is Synced),
+ * status through /status (skipped when unchanged), and what each kind of failure means:
+ * - NotReadyError → Ready=False and Synced=False with its reason, requeued slowly (dependencies requeue it
+ *   sooner), no error log;
+ * - a Neon error retrying cannot fix → Synced=False with Neon's message (Ready too unless it is True: a refused
+ *   change does not make a working resource unusable), a Warning Event, retried with backoff (logged at warn
+ *   when it first shows, at debug on the retries that fail the same way);
+ * - a transient Neon error or an unknown outcome → Synced=False (Ready too unless True), retried with backoff
+ *   (the next pass re-observes and adopts);
  * - an invalid object → Ready=False, InvalidSpec, not retried until it changes; being deleted, it keeps the
  *   finalizer (Warning Event, InvalidSpec saying how to proceed) while status records a Neon resource.
  * - a BlockedError (a claim held by another object, a parent cycle) → Ready=False with its reason, one
@@ -126,16 +148,28 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     const generation = raw.metadata?.generation;
 
     const status = (): StatusFields => ({ ...(raw?.status ?? {}) });
-    const write = async (fields: StatusFields, condition?: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>): Promise<void> => {
+    const conditionOf = (type: string): Condition | undefined => findCondition(raw?.status?.['conditions'] as Condition[] | undefined, type);
+    const write = async (fields: StatusFields, ...conditions: ConditionUpdate[]): Promise<void> => {
+      await writeWith({}, fields, ...conditions);
+    };
+    const writeWith = async (options: { precondition?: boolean }, fields: StatusFields, ...conditions: ConditionUpdate[]): Promise<void> => {
       if (!raw) return;
       const current = status();
       delete current['observedGeneration'];
       const next: StatusFields = withoutUndefined({ ...current, ...fields });
-      if (condition) {
-        next['conditions'] = setCondition(current['conditions'] as Condition[] | undefined, condition, generation, clock.now());
+      if (conditions.length > 0) {
+        next['conditions'] = setConditions(current['conditions'] as Condition[] | undefined, conditions, generation, clock.now());
       }
-      const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal });
+      const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal, preconditionOnResourceVersion: options.precondition ?? false });
       raw = result.object;
+      await annotateIdentity(fields);
+    };
+    // The IDs a status write records (or removes) go to the object's annotations right after it: see identity.ts.
+    const annotateIdentity = async (fields: StatusFields): Promise<void> => {
+      if (!raw || !kind.identity || isBeingDeleted(raw)) return;
+      const patch = identityPatch(kind.identity, fields, raw.metadata?.annotations);
+      if (!patch) return;
+      raw = await kube.patch<StatusObject>(kind.type, key, { metadata: { annotations: patch } }, { type: 'merge', signal: rctx.signal });
     };
     // Every Event is also a log line (notes never hold secrets), so logs alone tell the story; a repeat of what
     // the object already shows is logged at debug (the Event recorder aggregates repeats into one series).
@@ -156,18 +190,18 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       get status() {
         return status();
       },
-      saveStatus: (fields, ready) =>
-        write({ ...account, ...fields }, ready ? { type: 'Ready', status: ready.ok ? 'True' : 'False', reason: ready.reason, message: ready.message } : undefined),
+      saveStatus: (fields, ready) => write({ ...account, ...fields }, ...(ready ? [readyCondition(ready)] : [])),
+      recordPendingCreate: (pending) => writeWith({ precondition: true }, { ...account, pendingCreate: pending }),
       event: recordEvent,
       useAccount: (ref) => {
         account = { apiKeySecretRef: ref ? recordedKeyRef(ref, key.namespace) : undefined };
       },
     };
-    const notReady = (reason: string, message: string) => ({ type: 'Ready', status: 'False' as const, reason, message });
+    const notReady = (reason: string, message: string): ConditionUpdate => ({ type: READY, status: 'False', reason, message });
     // A pass that will be repeated (backoff, blocked) shows its state as the condition on every pass, but
     // only one Event when that condition is new, and a debug line per pass.
     const reportRepeated = async (type: EventType, reason: string, message: string): Promise<void> => {
-      const previous = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === 'Ready');
+      const previous = conditionOf(READY);
       const isNew = previous?.status !== 'False' || previous.reason !== reason || previous.message !== message;
       rctx.log.debug({ reason }, message);
       if (isNew) recordEvent(type, reason, 'Reconcile', message);
@@ -179,7 +213,7 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     } catch (err) {
       if (!(err instanceof ResourceParseError)) throw err;
       if (isBeingDeleted(raw)) return finalizeUnreadable(err);
-      await write({}, notReady('InvalidSpec', err.message));
+      await write({}, notReady('InvalidSpec', err.message), reconcileError('InvalidSpec', err.message));
       return;
     }
 
@@ -220,12 +254,8 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     try {
       const outcome = await kind.sync(obj, ctx);
       if (outcome.backoff && !outcome.ready.ok) await reportRepeated('Normal', outcome.ready.reason, outcome.ready.message);
-      await write({ ...account, ...(outcome.status ?? {}) }, {
-        type: 'Ready',
-        status: outcome.ready.ok ? 'True' : 'False',
-        reason: outcome.ready.reason,
-        message: outcome.ready.message,
-      });
+      // The pass ran to the end: Synced, whatever Ready says (a branch still being created is Synced, not Ready).
+      await write({ ...account, ...(outcome.status ?? {}) }, readyCondition(outcome.ready), reconcileSuccess());
       if (outcome.backoff) return { ...(outcome.requeueAfterMs !== undefined ? { requeueAfter: outcome.requeueAfterMs } : {}), backoff: true };
       if (outcome.requeueAfterMs !== undefined) return { requeueAfter: outcome.requeueAfterMs };
       return;
@@ -251,7 +281,7 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
         `${err.message}; cannot apply the deletion policy to what status records in Neon (${recorded.join(', ')}). ` +
         `Fix the object so it is valid again and the deletion proceeds, or remove the finalizer ${FINALIZER} to leave the Neon resource in place`;
       recordEvent('Warning', 'InvalidSpec', 'Delete', message);
-      await write({}, notReady('InvalidSpec', message));
+      await write({}, notReady('InvalidSpec', message), reconcileError('InvalidSpec', message));
       return;
     }
 
@@ -264,26 +294,28 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       if (rctx.signal.aborted) throw err;
       if (err instanceof BlockedError) {
         await reportRepeated('Warning', err.reason, err.message);
-        await write({}, notReady(err.reason, err.message));
+        await write({}, notReady(err.reason, err.message), reconcileError(err.reason, err.message));
         return err.retry === 'backoff' ? { backoff: true } : undefined;
       }
       if (err instanceof NotReadyError) {
-        await write({}, notReady(err.reason, err.message));
+        await write({}, notReady(err.reason, err.message), reconcileError(err.reason, err.message));
         return { requeueAfter: deps.waitingRequeueMs };
       }
       const failure = classifyNeonFailure(err);
       if (!failure) throw err;
-      const ready = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === 'Ready');
-      const wasReady = ready?.status === 'True';
+      const ready = conditionOf(READY);
+      const synced = conditionOf(SYNCED);
+      // A failed call does not make a working Neon resource unusable: Ready stays True (stamped with this
+      // generation, so dependents keep using it) and Synced=False says the spec was not applied. A resource
+      // that was never Ready shows the failure on Ready too.
+      const readyNow = ready?.status === 'True' ? { type: READY, status: 'True' as const, reason: ready.reason, message: ready.message } : notReady(failure.reason, failure.message);
+      await write({}, readyNow, reconcileError(failure.reason, failure.message));
       if (failure.permanent) {
         // A refusal retried with backoff keeps failing the same way until something changes: the user reads it on
         // the condition and the Event, the log says it once (warn), and each retry after that only at debug.
-        const repeat = ready?.status === 'False' && ready.reason === failure.reason && ready.message === failure.message;
-        await write({}, notReady(failure.reason, failure.message));
+        const repeat = synced?.status === 'False' && synced.reason === failure.reason && synced.message === failure.message;
         recordEvent('Warning', failure.reason, 'Reconcile', failure.message, repeat);
         throw new ReportedError(err);
-      } else if (!wasReady) {
-        await write({}, notReady(failure.reason, failure.message));
       }
       // Retried with the queue's per-key backoff (capped); the runtime logs each attempt of a transient failure.
       throw err;
