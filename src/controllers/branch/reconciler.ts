@@ -9,6 +9,7 @@ import type { ApiKeyRef } from '../shared/neon-accounts.ts';
 import { clientForCleanup, keyRef, resolveBranchRef, resolveProjectRef, specKeyRef } from '../shared/references.ts';
 import { assertProjectReachable, isProjectReachable } from '../shared/tenancy.ts';
 import { announceFound, keepsResource } from '../shared/ownership.ts';
+import { annotatedId, annotatedOrigin, BRANCH_ID_ANNOTATION, branchIdentity, identityNotFound } from '../shared/identity.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 import { assertNoParentCycle } from './parent-chain.ts';
 
@@ -55,6 +56,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
   return {
     type: resourceTypes.branch,
     parse: parseNeonBranch,
+    identity: branchIdentity,
 
     async sync(b: NeonBranch, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -73,7 +75,16 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       }
       const name = neonBranchName(b);
       const { branches, annotations } = await client.listAllBranches(projectId, {}, o);
-      let { branch, how } = findOwn(b, name, branches, annotations);
+      // Restored without status: exactly the branch the annotation names, or nothing (never a second one).
+      const restoredId = b.status?.branchId ? undefined : annotatedId(b, BRANCH_ID_ANNOTATION);
+      if (restoredId) {
+        const restored = branches.find((x) => x.id === restoredId);
+        if (!restored) throw identityNotFound('Neon branch', restoredId, BRANCH_ID_ANNOTATION, `project ${projectId}`);
+        const origin = annotatedOrigin(b);
+        await ctx.saveStatus({ projectId, branchId: restored.id, origin });
+        ctx.event('Normal', 'Adopted', 'Restore', `found Neon branch ${restored.id} named by the annotation ${BRANCH_ID_ANNOTATION} (origin ${origin ?? 'not recorded'})`);
+      }
+      let { branch, how } = restoredId ? { branch: branches.find((x) => x.id === restoredId), how: 'id' as const } : findOwn(b, name, branches, annotations);
 
       if (!branch && b.status?.branchId) {
         const message = `Neon branch ${b.status.branchId} was deleted outside the operator; creating it again from its parent`;

@@ -7,6 +7,7 @@ import { assertUnclaimed, databaseClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
+import { annotatedOrigin, nameIdentity } from '../shared/identity.ts';
 import { toKubeTime } from '../../runtime/index.ts';
 import { clientForCleanup, specKeyRef, lookup, resolveBranchTarget, type ResolvedBranch } from '../shared/references.ts';
 
@@ -32,6 +33,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
   return {
     type: resourceTypes.database,
     parse: parseNeonDatabase,
+    identity: nameIdentity,
 
     async sync(d: NeonDatabase, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -63,7 +65,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         }
         let created;
         // Recorded before the call: a database found after a crash with this name and a later creation time is ours.
-        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
+        await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name });
         try {
           created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
         } catch (err) {
@@ -75,7 +77,9 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);
         await client.waitForOperations(projectId, created.operations, o);
       } else if (!renamed && previous !== name) {
-        const origin = matchesPendingCreate(d.status?.pendingCreate, name, db.created_at) ? 'Created' : 'Adopted';
+        // Restored without status, the origin it had is in its annotation; otherwise it existed before.
+        const restored = d.status?.databaseName ? undefined : annotatedOrigin(d);
+        const origin = matchesPendingCreate(d.status?.pendingCreate, name, db.created_at) ? 'Created' : (restored ?? 'Adopted');
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin, pendingCreate: undefined });
         announceFound(ctx, origin, `database ${name} on Neon branch ${branchId}`, d.spec);
       }

@@ -9,6 +9,7 @@ import { endpointClaims, assertUnclaimed } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
+import { annotatedId, annotatedOrigin, ENDPOINT_ID_ANNOTATION, endpointIdentity, identityNotFound } from '../shared/identity.ts';
 import { endpointCreateInput, endpointNameFor, endpointUpdate } from './drift.ts';
 
 /** How soon a compute seen in transition (pending_state) is looked at again. */
@@ -69,6 +70,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
   return {
     type: resourceTypes.endpoint,
     parse: parseNeonEndpoint,
+    identity: endpointIdentity,
 
     async sync(e: NeonEndpoint, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -77,6 +79,15 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       ctx.useAccount(keyRef);
       assertUnclaimed(deps, endpointClaims, e, { projectId, branchId });
       let endpoint = e.status?.endpointId ? await getOrUndefined(client, projectId, e.status.endpointId, signal) : undefined;
+      // Restored without status: exactly the compute the annotation names, or nothing (never a second one).
+      const restoredId = e.status?.endpointId ? undefined : annotatedId(e, ENDPOINT_ID_ANNOTATION);
+      if (restoredId) {
+        endpoint = await getOrUndefined(client, projectId, restoredId, signal);
+        if (!endpoint || endpoint.branch_id !== branchId) throw identityNotFound('Neon compute', restoredId, ENDPOINT_ID_ANNOTATION, `branch ${branchId} of project ${projectId}`);
+        const origin = annotatedOrigin(e);
+        await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, origin, pendingCreate: undefined });
+        ctx.event('Normal', 'Adopted', 'Restore', `found Neon compute ${endpoint.id} named by the annotation ${ENDPOINT_ID_ANNOTATION} (origin ${origin ?? 'not recorded'})`);
+      }
       if (!endpoint && e.status?.endpointId) {
         const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
         ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
@@ -101,7 +112,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         // sent the name.
         const pendingName = endpointNameFor(e.metadata.name);
         const name = e.spec.type === 'read_only' ? pendingName : undefined;
-        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: pendingName } });
+        await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name: pendingName });
         try {
           const created = await client.createEndpoint(projectId, endpointCreateInput(e.spec, branchId, name), o);
           endpoint = created.endpoint;

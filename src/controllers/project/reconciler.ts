@@ -1,4 +1,4 @@
-import { connectionSecretName, neonProjectName, parseNeonProject, type NeonProject, type PendingCreate } from '../../api/index.ts';
+import { connectionSecretName, neonProjectName, parseNeonProject, type NeonProject, type Origin, type PendingCreate } from '../../api/index.ts';
 import type { CreatedProjectResponse, NeonClient, Project } from '../../neon/index.ts';
 import { toKubeTime } from '../../runtime/index.ts';
 import { assertSecretOwned, deleteOldSecret, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
@@ -9,7 +9,8 @@ import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, clientForProject, projectKeyRef } from '../shared/references.ts';
 import { validPassword } from '../shared/role-password.ts';
 import { adoptedNote, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
-import { assertProjectReachable } from '../shared/tenancy.ts';
+import { annotatedId, identityNotFound, PROJECT_ID_ANNOTATION, projectIdentity } from '../shared/identity.ts';
+import { assertProjectReachable, projectCreateMarks, restoredProjectOrigin } from '../shared/tenancy.ts';
 import { projectCreateInput, projectUpdate } from './drift.ts';
 
 /**
@@ -70,6 +71,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
   return {
     type: resourceTypes.project,
     parse: parseNeonProject,
+    identity: projectIdentity,
 
     async sync(p: NeonProject, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -79,12 +81,25 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       if (p.spec.projectId) assertProjectReachable(deps, p.metadata.namespace ?? '', p.spec.projectId, account);
       const client = await deps.accounts.clientFor(account, signal);
       const name = neonProjectName(p);
-      const origin = p.spec.projectId ? 'Adopted' : 'Created';
+      let origin: Origin = p.spec.projectId ? 'Adopted' : (p.status?.origin ?? 'Created');
       const knownId = p.spec.projectId ?? p.status?.projectId;
+      // Restored without status: the annotation names the project; it is adopted, never created a second time.
+      const restoredId = knownId ? undefined : annotatedId(p, PROJECT_ID_ANNOTATION);
       let project: Project | undefined;
       let created: CreatedProjectResponse | undefined;
 
-      if (knownId) {
+      if (restoredId) {
+        try {
+          origin = await restoredProjectOrigin(deps, p.metadata.namespace ?? '', restoredId, account, client, signal);
+          project = await client.getProject(restoredId, o);
+        } catch (err) {
+          if (isNeonNotFound(err)) throw identityNotFound('Neon project', restoredId, PROJECT_ID_ANNOTATION, 'the account of this object');
+          throw err;
+        }
+        ctx.useAccount(account);
+        await ctx.saveStatus({ projectId: project.id, origin });
+        ctx.event('Normal', 'Adopted', 'Restore', `found Neon project ${project.id} named by the annotation ${PROJECT_ID_ANNOTATION} (origin ${origin})`);
+      } else if (knownId) {
         try {
           project = await client.getProject(knownId, o);
           // Recorded only once this key has reached the project: a key that cannot see it must not
@@ -110,6 +125,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
         }
       } else {
         ctx.useAccount(account); // where the project is (being) created
+        origin = 'Created';
         const pending = p.status?.pendingCreate;
         if (pending) project = await findPendingProject(client, pending, signal);
         if (project) {
@@ -119,8 +135,8 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
         } else {
           const secretName = connectionSecretName(p);
           assertSecretOwned(await readSecretMetadata(deps, p.metadata.namespace ?? '', secretName, signal), { name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } });
-          await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
-          created = await client.createProject(projectCreateInput(p.spec, name), o);
+          await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name });
+          created = await client.createProject(projectCreateInput(p.spec, name, projectCreateMarks(p.metadata.namespace ?? '')), o);
           project = created.project;
           await ctx.saveStatus({ projectId: project.id, origin });
         }

@@ -11,6 +11,7 @@ import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/ref
 import { resetPassword, validPassword } from '../shared/role-password.ts';
 import { secretDatabase, secretEndpoint } from './targets.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
+import { annotatedOrigin, nameIdentity } from '../shared/identity.ts';
 
 /** How often a role being deleted looks again whether the databases it owns are gone. */
 const OWNED_DATABASES_RECHECK_MS = 2_000;
@@ -26,6 +27,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
   return {
     type: resourceTypes.role,
     parse: parseNeonRole,
+    identity: nameIdentity,
 
     async sync(r: NeonRole, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -65,7 +67,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         }
         let created;
         // Recorded before the call: a role found after a crash with this name and a later creation time is ours.
-        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: roleName } });
+        await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name: roleName });
         try {
           created = await client.createRole(projectId, branchId, { name: roleName }, o);
         } catch (err) {
@@ -80,7 +82,9 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         // A brand-new password also answers a rotation request made before the role existed.
         if (rotateRequest && rotateRequest !== rotation?.request && fresh) rotation = { request: rotateRequest, completedAt: toKubeTime(deps.clock.now()) };
       } else if (r.status?.roleName !== roleName || r.status.branchId !== branchId) {
-        const origin = matchesPendingCreate(r.status?.pendingCreate, roleName, existing.created_at) ? 'Created' : 'Adopted';
+        // Restored without status, the origin it had is in its annotation; otherwise it existed before.
+        const restored = r.status?.roleName ? undefined : annotatedOrigin(r);
+        const origin = matchesPendingCreate(r.status?.pendingCreate, roleName, existing.created_at) ? 'Created' : (restored ?? 'Adopted');
         await ctx.saveStatus({ projectId, branchId, roleName, origin, pendingCreate: undefined });
         announceFound(ctx, origin, `role ${roleName} on Neon branch ${branchId}`, r.spec);
       }
