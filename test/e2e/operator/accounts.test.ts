@@ -112,12 +112,14 @@ describe('operator: Neon accounts and status freshness', () => {
 
     await putKey('rotating-key', REVOKED_KEY);
     for (const [kind, name] of [['NeonProject', 'rotating'], ['NeonBranch', 'rotating-own']] as const) {
+      // The resources in Neon are as usable as before (Ready stays True); the operator can no longer manage them.
       const refused = await eventually(`${kind} ${name} NeonUnauthorized`, async () => {
-        const c = readyCondition(await get(kind, name));
+        const c = (await get(kind, name))?.status?.conditions?.find((x) => x.type === 'Synced');
         return c?.reason === 'NeonUnauthorized' ? c : undefined;
       });
       expect(refused.status).toBe('False');
       expect(refused.message).not.toContain(REVOKED_KEY);
+      expect(readyCondition(await get(kind, name))?.status).toBe('True');
     }
 
     await putKey('rotating-key', SECOND_KEY);
