@@ -114,14 +114,14 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           if (p.spec.projectId) {
             const message = `Neon project ${knownId} does not exist or this API key cannot see it`;
             ctx.event('Warning', 'ProjectNotFound', 'Adopt', message);
-            return { ready: { ok: false, reason: 'ProjectNotFound', message }, requeueAfterMs: deps.waitingRequeueMs };
+            return { ready: { ok: false, reason: 'ProjectNotFound', message }, synced: false, requeueAfterMs: deps.waitingRequeueMs };
           }
           // Never recreated: a new project would have new IDs, hosts and passwords and none of the data.
           const message =
             `Neon project ${knownId} was deleted outside the operator. It is not recreated automatically; ` +
             'delete and re-apply this NeonProject to create a new one.';
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
-          return { ready: { ok: false, reason: 'ProjectDeletedOutside', message }, requeueAfterMs: deps.waitingRequeueMs };
+          return { ready: { ok: false, reason: 'ProjectDeletedOutside', message }, synced: false, requeueAfterMs: deps.waitingRequeueMs };
         }
       } else {
         ctx.useAccount(account); // where the project is (being) created

@@ -71,6 +71,14 @@ describe('reconcile frame', () => {
     expect(synced(current())).toMatchObject({ status: 'True', reason: 'ReconcileSuccess', observedGeneration: 3 });
   });
 
+  it('a pass that ends without applying the spec (the resource is gone): Synced=False with the Ready reason', async () => {
+    const { deps, current } = setUp(base);
+    const outcome = { ready: { ok: false, reason: 'ProjectDeletedOutside', message: 'gone' }, synced: false };
+    await frameReconciler(kindThat(async () => outcome), deps)(key, ctx());
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'ProjectDeletedOutside' });
+    expect(synced(current())).toMatchObject({ status: 'False', reason: 'ProjectDeletedOutside', message: 'gone' });
+  });
+
   it('a missing dependency: Ready=False with its reason, a slow requeue, no Event, no error', async () => {
     const { deps, current, transport } = setUp(base);
     const result = await frameReconciler(kindThat(async () => { throw new NotReadyError('ProjectNotReady', 'waiting for NeonProject demo'); }), deps)(key, ctx());

@@ -38,6 +38,12 @@ export interface SyncOutcome {
   /** Status fields to set; `undefined` removes a field. Conditions and observedGeneration are the frame's. */
   status?: StatusFields;
   ready: { ok: boolean; reason: string; message: string };
+  /**
+   * False when the pass ended without applying the spec (the resource is gone, a create met a 409): Synced=False
+   * with the Ready reason and message. Default: the pass ran to the end, Synced=True (even while Ready is False,
+   * e.g. a branch still being created).
+   */
+  synced?: boolean;
   /** Reconcile again after this long (default: the resync period). */
   requeueAfterMs?: number;
   /**
@@ -53,7 +59,7 @@ export interface SyncOutcome {
  * backoff (1 s, 2 s, 4 s … 5 min) so a 409 that keeps coming cannot become a hot loop.
  */
 export function adoptingSoon(message: string): SyncOutcome {
-  return { ready: { ok: false, reason: 'Adopting', message }, backoff: true };
+  return { ready: { ok: false, reason: 'Adopting', message }, synced: false, backoff: true };
 }
 
 export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number; backoff?: boolean };
@@ -254,8 +260,10 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     try {
       const outcome = await kind.sync(obj, ctx);
       if (outcome.backoff && !outcome.ready.ok) await reportRepeated('Normal', outcome.ready.reason, outcome.ready.message);
-      // The pass ran to the end: Synced, whatever Ready says (a branch still being created is Synced, not Ready).
-      await write({ ...account, ...(outcome.status ?? {}) }, readyCondition(outcome.ready), reconcileSuccess());
+      // The pass ran to the end: Synced, whatever Ready says (a branch still being created is Synced, not Ready),
+      // unless the kind says the spec could not be applied (the resource is gone).
+      const synced = outcome.synced === false ? reconcileError(outcome.ready.reason, outcome.ready.message) : reconcileSuccess();
+      await write({ ...account, ...(outcome.status ?? {}) }, readyCondition(outcome.ready), synced);
       if (outcome.backoff) return { ...(outcome.requeueAfterMs !== undefined ? { requeueAfter: outcome.requeueAfterMs } : {}), backoff: true };
       if (outcome.requeueAfterMs !== undefined) return { requeueAfter: outcome.requeueAfterMs };
       return;
