@@ -5,11 +5,12 @@ import { ResourceParseError } from '../../api/index.ts';
 import { describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../clock.ts';
 import { InvalidRequestError, LockedError } from '../../neon/index.ts';
-import { EventRecorder, KubeClient, ReportedError, type KubeObject, type KubeRequest, type ReconcileContext } from '../../runtime/index.ts';
+import { EventRecorder, KubeApiError, KubeClient, ReportedError, type KubeObject, type KubeRequest, type ReconcileContext } from '../../runtime/index.ts';
 import { FakeTransport } from '../../runtime/fake-transport.ts';
 import type { ControllerDeps } from './deps.ts';
 import { BlockedError } from './blocked.ts';
 import { adoptingSoon, frameReconciler, type KindReconciler, type SyncOutcome } from './frame.ts';
+import { branchIdentity } from './identity.ts';
 import { FINALIZER, resourceTypes } from './kinds.ts';
 import type { NeonAccounts } from './neon-accounts.ts';
 import { NotReadyError } from './not-ready.ts';
@@ -24,9 +25,18 @@ function setUp(object: Obj) {
     if (req.path.includes('/events')) return {};
     if (req.method === 'GET') return structuredClone(current);
     if (req.method === 'PATCH') {
-      const body = req.body as { status?: Record<string, unknown>; metadata?: { finalizers?: string[] } };
+      const body = req.body as { status?: Record<string, unknown>; metadata?: { finalizers?: string[]; resourceVersion?: string; annotations?: Record<string, string | null> } };
+      // A resourceVersion in the patch is a precondition, as on the API server.
+      if (body.metadata?.resourceVersion !== undefined && body.metadata.resourceVersion !== current.metadata?.resourceVersion) {
+        throw new KubeApiError(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version and try again');
+      }
       if (req.path.endsWith('/status')) current = { ...current, status: { ...(current.status ?? {}), ...body.status } };
       else if (body.metadata?.finalizers) current = { ...current, metadata: { ...current.metadata, finalizers: body.metadata.finalizers } };
+      else if (body.metadata?.annotations) {
+        const annotations: Record<string, string> = { ...(current.metadata?.annotations ?? {}) };
+        for (const [k, v] of Object.entries(body.metadata.annotations)) if (v === null) delete annotations[k]; else annotations[k] = v;
+        current = { ...current, metadata: { ...current.metadata, annotations } };
+      }
       current = { ...current, metadata: { ...current.metadata, resourceVersion: String(Number(current.metadata?.resourceVersion ?? '1') + 1) } };
       return structuredClone(current);
     }
@@ -291,5 +301,52 @@ describe('reconcile frame', () => {
       expect(event).toMatchObject({ type: 'Warning', reason: 'InvalidSpec' });
       expect(event?.note).toContain('nothing was recorded in Neon for it, so the finalizer is released');
     });
+  });
+
+  it('a create: the pending record on the version read (resourceVersion precondition), then the ID in status and in annotations', async () => {
+    const { deps, current, transport } = setUp(base);
+    const kind: KindReconciler<Obj> = {
+      ...kindThat(async () => ({ ready: { ok: true, reason: 'Ready', message: 'ok' } })),
+      identity: branchIdentity,
+      sync: async (_obj, ctx) => {
+        await ctx.recordPendingCreate({ startedAt: '2026-12-01T00:00:00Z', name: 'dev' });
+        await ctx.saveStatus({ branchId: 'br-1', origin: 'Created', pendingCreate: undefined });
+        return { status: { state: 'ready' }, ready: { ok: true, reason: 'Ready', message: 'ok' } };
+      },
+    };
+    await frameReconciler(kind, deps)(key, ctx());
+    const patches = transport.requests.filter((r) => r.method === 'PATCH');
+    const pending = patches.find((r) => (r.body as { status?: { pendingCreate?: unknown } }).status?.pendingCreate);
+    expect((pending?.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion).toBeDefined();
+    expect(current().metadata?.annotations).toEqual({ 'neon-operator.dev/branch-id': 'br-1', 'neon-operator.dev/origin': 'Created' });
+    // Written once, right after the status write that recorded the ID, not again by the final status write.
+    expect(patches.filter((r) => !r.path.endsWith('/status') && (r.body as { metadata?: { annotations?: unknown } }).metadata?.annotations)).toHaveLength(1);
+  });
+
+  it('a pending record on a version someone else has changed since is refused (409): the pass never reaches the create', async () => {
+    const { deps, transport } = setUp(base);
+    let created = false;
+    const handle = transport.handle;
+    let bumped = false;
+    transport.handle = (req: KubeRequest) => {
+      // Another writer (a second operator instance) changes the object right after this pass read it.
+      if (!bumped && req.method === 'PATCH' && req.path.endsWith('/status')) {
+        bumped = true;
+        handle({ ...req, body: { status: { note: 'other' } } });
+      }
+      return handle(req);
+    };
+    const kind: KindReconciler<Obj> = {
+      ...kindThat(async () => ({ ready: { ok: true, reason: 'Ready', message: 'ok' } })),
+      sync: async (_obj, ctx) => {
+        await ctx.recordPendingCreate({ startedAt: '2026-12-01T00:00:00Z', name: 'dev' });
+        created = true;
+        return { ready: { ok: true, reason: 'Ready', message: 'ok' } };
+      },
+    };
+    const err = await frameReconciler(kind, deps)(key, ctx()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KubeApiError);
+    expect((err as KubeApiError).statusCode).toBe(409);
+    expect(created).toBe(false);
   });
 });
