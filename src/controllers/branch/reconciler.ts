@@ -100,7 +100,8 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created' });
         ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
         await client.waitForOperations(projectId, created.operations, o);
-        branch = (await client.getBranch(projectId, created.branch.id, o)).branch;
+        // Its state once the operations ended: from the view, which settled it (without a view, one list).
+        branch = (await client.listAllBranches(projectId, {}, o)).branches.find((x) => x.id === created.branch.id) ?? created.branch;
       } else {
         const update = branchUpdate(b.spec, name, branch);
         if (update) {

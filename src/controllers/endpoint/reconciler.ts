@@ -55,13 +55,9 @@ function statusOf(projectId: string, ep: Endpoint) {
   };
 }
 
-async function getOrUndefined(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
-  try {
-    return await client.getEndpoint(projectId, id, { signal });
-  } catch (err) {
-    if (isNeonNotFound(err)) return undefined;
-    throw err;
-  }
+/** The compute with that ID, from the project's list (the operator's view of Neon: usually no call). */
+async function findEndpoint(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
+  return (await client.listEndpoints(projectId, { signal })).find((x) => x.id === id);
 }
 
 /** NeonEndpoint: adopt or create (crash-safe), one PATCH for what differs, status with hosts and state. */
@@ -76,7 +72,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const { client, keyRef, projectId, branchId } = await resolveBranchTarget(deps, e.metadata.namespace ?? '', e.spec, signal);
       ctx.useAccount(keyRef);
       assertUnclaimed(deps, endpointClaims, e, { projectId, branchId });
-      let endpoint = e.status?.endpointId ? await getOrUndefined(client, projectId, e.status.endpointId, signal) : undefined;
+      let endpoint = e.status?.endpointId ? await findEndpoint(client, projectId, e.status.endpointId, signal) : undefined;
       if (!endpoint && e.status?.endpointId) {
         const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
         ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
@@ -108,7 +104,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           await ctx.saveStatus({ ...statusOf(projectId, endpoint), origin: 'Created' });
           ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
           await client.waitForOperations(projectId, created.operations, o);
-          endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+          endpoint = (await findEndpoint(client, projectId, endpoint.id, signal)) ?? endpoint;
         } catch (err) {
           // Someone else (or an earlier, unrecorded attempt) made the branch's read_write compute: adopt it next pass.
           if (err instanceof ConflictError && e.spec.type === 'read_write') {
@@ -123,10 +119,10 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           endpoint = answer.endpoint;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon compute ${endpoint.id}: ${Object.keys(update).join(', ')}`);
           // A change may suspend or restart the compute: once the operations it started are done (the
-          // scheduler polls them per project, shared with every other waiter), one GET gives the state.
+          // scheduler polls them per project, shared with every other waiter), the view has its new state.
           if (answer.operations.length > 0) {
             await client.waitForOperations(projectId, answer.operations, o);
-            endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+            endpoint = (await findEndpoint(client, projectId, endpoint.id, signal)) ?? endpoint;
           }
         }
       }
