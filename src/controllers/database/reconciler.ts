@@ -1,7 +1,7 @@
 import { parseNeonDatabase, parseNeonRole, type NeonDatabase } from '../../api/index.ts';
 import { ConflictError, type Database } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { assertUnclaimed, databaseClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
@@ -67,7 +67,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         try {
           created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
         } catch (err) {
-          if (err instanceof ConflictError) return adoptingSoon(`database ${name} appeared on the branch meanwhile; adopting it`);
+          if (err instanceof ConflictError) return adoptedAfterConflict(ctx, `database ${name} appeared on the branch meanwhile; adopting it`);
           throw err;
         }
         db = created.database;

@@ -3,7 +3,7 @@ import { ConflictError, type Endpoint, type NeonClient } from '../../neon/index.
 import { toKubeTime } from '../../runtime/index.ts';
 import { poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { endpointClaims, assertUnclaimed } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
@@ -108,7 +108,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         } catch (err) {
           // Someone else (or an earlier, unrecorded attempt) made the branch's read_write compute: adopt it next pass.
           if (err instanceof ConflictError && e.spec.type === 'read_write') {
-            return adoptingSoon('the branch already has a read-write compute; adopting it');
+            return adoptedAfterConflict(ctx, 'the branch already has a read-write compute; adopting it');
           }
           throw err;
         }

@@ -2,7 +2,7 @@ import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type Neon
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
 import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { ConflictError } from '../../neon/index.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { assertUnclaimed, roleClaims } from '../shared/claims.ts';
@@ -80,7 +80,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         try {
           created = await client.createRole(projectId, branchId, { name: roleName }, o);
         } catch (err) {
-          if (err instanceof ConflictError) return adoptingSoon(`role ${roleName} appeared on the branch meanwhile; adopting it`);
+          if (err instanceof ConflictError) return adoptedAfterConflict(ctx, `role ${roleName} appeared on the branch meanwhile; adopting it`);
           throw err;
         }
         fresh = created.role.password;

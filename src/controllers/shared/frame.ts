@@ -49,6 +49,17 @@ export function adoptingSoon(message: string): SyncOutcome {
   return { ready: { ok: false, reason: 'Adopting', message }, backoff: true };
 }
 
+/**
+ * Neon answered 409 to a create that `status.pendingCreate` announced: what exists was made before that call, by
+ * someone else, so the marker is dropped (the next pass adopts it as `Adopted`, never as created by the
+ * operator, so deletion keeps it unless `ownAdopted`), then as `adoptingSoon`. Lists the create was decided
+ * on may be up to the view's age old; a 409 is how a resource made outside meanwhile shows up.
+ */
+export async function adoptedAfterConflict(ctx: SyncContext, message: string): Promise<SyncOutcome> {
+  await ctx.saveStatus({ pendingCreate: undefined });
+  return adoptingSoon(message);
+}
+
 export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number; backoff?: boolean };
 
 /** Handed to a kind's reconciler for one pass. */
