@@ -73,7 +73,12 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         db = created.database;
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);
-        await client.waitForOperations(projectId, created.operations, o);
+        // Ready once Neon has applied it to the branch's computes: the next pass comes when that has ended.
+        return {
+          status: { projectId, branchId, databaseName: db.name, ownerName: db.owner_name },
+          ready: { ok: false, reason: 'Provisioning', message: `database ${name} is being created` },
+          wakeWhen: client.waitForOperations(projectId, created.operations, o),
+        };
       } else if (!renamed && previous !== name) {
         const origin = matchesPendingCreate(d.status?.pendingCreate, name, db.created_at) ? 'Created' : 'Adopted';
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin, pendingCreate: undefined });

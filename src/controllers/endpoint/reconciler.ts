@@ -103,8 +103,12 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           endpoint = created.endpoint;
           await ctx.saveStatus({ ...statusOf(projectId, endpoint), origin: 'Created' });
           ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
-          await client.waitForOperations(projectId, created.operations, o);
-          endpoint = (await findEndpoint(client, projectId, endpoint.id, signal)) ?? endpoint;
+          // Ready once Neon has started it: the next pass comes when the operations have ended (no worker waits).
+          return {
+            status: statusOf(projectId, endpoint),
+            ready: { ok: false, reason: 'Provisioning', message: `Neon compute ${endpoint.id} is being created` },
+            wakeWhen: client.waitForOperations(projectId, created.operations, o),
+          };
         } catch (err) {
           // Someone else (or an earlier, unrecorded attempt) made the branch's read_write compute: adopt it next pass.
           if (err instanceof ConflictError && e.spec.type === 'read_write') {
@@ -119,10 +123,14 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           endpoint = answer.endpoint;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon compute ${endpoint.id}: ${Object.keys(update).join(', ')}`);
           // A change may suspend or restart the compute: once the operations it started are done (the
-          // scheduler polls them per project, shared with every other waiter), the view has its new state.
+          // scheduler polls them per project, shared with every other waiter), the next pass finds its new state
+          // in the view. Meanwhile it stays usable.
           if (answer.operations.length > 0) {
-            await client.waitForOperations(projectId, answer.operations, o);
-            endpoint = (await findEndpoint(client, projectId, endpoint.id, signal)) ?? endpoint;
+            return {
+              status: statusOf(projectId, endpoint),
+              ready: { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is being reconfigured` },
+              wakeWhen: client.waitForOperations(projectId, answer.operations, o),
+            };
           }
         }
       }
