@@ -4,7 +4,7 @@ import { toKubeTime } from '../../runtime/index.ts';
 import { poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
-import { resourceTypes } from '../shared/kinds.ts';
+import { BRANCH_COMPUTE_FOR_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
 import { endpointClaims, assertUnclaimed } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
@@ -55,6 +55,13 @@ function statusOf(projectId: string, ep: Endpoint) {
   };
 }
 
+/** Whether the branch was created carrying its read_write compute for the NeonEndpoint with this UID. */
+async function createdWithBranchFor(client: NeonClient, projectId: string, branchId: string, uid: string | undefined, signal: AbortSignal): Promise<boolean> {
+  if (!uid) return false;
+  const { annotations } = await client.listAllBranches(projectId, {}, { signal });
+  return annotations[branchId]?.value[BRANCH_COMPUTE_FOR_ANNOTATION] === uid;
+}
+
 /** The compute with that ID, from the project's list (the operator's view of Neon: usually no call). */
 async function findEndpoint(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
   return (await client.listEndpoints(projectId, { signal })).find((x) => x.id === id);
@@ -85,8 +92,12 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         const adoptable = findAdoptable(e, await client.listEndpoints(projectId, o), branchId, claimedIds(deps, e));
         if (adoptable) {
           endpoint = adoptable;
-          // What an interrupted create of ours made (recorded before the call) is ours; anything else existed before.
-          const origin = matchesPendingCreate(e.status?.pendingCreate, endpointNameFor(e.metadata.name), endpoint.created_at) ? 'Created' : 'Adopted';
+          // What an interrupted create of ours made (recorded before the call) is ours, and so is a compute the
+          // branch was created with for this object (its annotation names our UID); anything else existed before.
+          const ours =
+            matchesPendingCreate(e.status?.pendingCreate, endpointNameFor(e.metadata.name), endpoint.created_at) ||
+            (await createdWithBranchFor(client, projectId, endpoint.branch_id, e.metadata.uid, signal));
+          const origin = ours ? 'Created' : 'Adopted';
           await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, origin, pendingCreate: undefined });
           announceFound(ctx, origin, `Neon compute ${endpoint.id}`, e.spec);
         }
