@@ -14,31 +14,48 @@ export function resolveCompute(access: ComputeAccess, host: string, port: number
 
 /**
  * A node-postgres configuration for a connection URI as a Secret holds it (`sslmode=require`): parsed by
- * pg itself, the server certificate checked against the emulator's CA and the host name, and the host
- * resolved with {@link resolveCompute}.
+ * pg's own parser, the server certificate checked against the emulator's CA and the host name, and the
+ * host resolved with {@link resolveCompute}.
  */
 export function computeClientConfig(access: ComputeAccess, uri: string): pg.ClientConfig {
-  const parsed = parseIntoClientConfig(uri);
+  return clientConfig(uri, { caPem: access.caPem, resolve: (host, port) => resolveCompute(access, host, port) });
+}
+
+/**
+ * pg 8 reads every sslmode but `disable` as verify-full (CA and host name checked) and warns that this will
+ * change; this does the same without the warning: TLS unless the URI says `sslmode=disable` or names no
+ * sslmode, trusting `caPem` (else the system's CAs). `resolve` maps a host and port to where to connect
+ * (libpq's hostaddr); the certificate is still checked against the URI's host.
+ */
+export function clientConfig(uri: string, opts: { caPem?: string; resolve?: (host: string, port: number) => { host: string; port: number } } = {}): pg.ClientConfig {
+  const url = new URL(uri);
+  const sslmode = url.searchParams.get('sslmode');
+  url.searchParams.delete('sslmode');
+  const parsed = parseIntoClientConfig(url.toString());
+  const resolve = opts.resolve;
   return {
     ...parsed,
-    // No TLS when the URI asks for none (the compute refuses that, as Neon does).
-    ssl: parsed.ssl === false || parsed.ssl === undefined ? false : { ...(parsed.ssl === true ? {} : parsed.ssl), ca: access.caPem },
-    stream: () => {
-      const socket = new Socket();
-      const connect = socket.connect.bind(socket) as (port: number, host: string) => Socket;
-      // pg calls connect(port, host) with the URI's host; TLS still checks the certificate against it.
-      (socket as unknown as { connect: (port: number, host: string) => Socket }).connect = (port, host) => {
-        const to = resolveCompute(access, host, Number(port));
-        return connect(to.port, to.host);
-      };
-      return socket;
-    },
+    ssl: sslmode === null || sslmode === 'disable' ? false : opts.caPem !== undefined ? { ca: opts.caPem } : {},
+    ...(resolve
+      ? {
+          stream: () => {
+            const socket = new Socket();
+            const connect = socket.connect.bind(socket) as (port: number, host: string) => Socket;
+            // pg calls connect(port, host) with the URI's host; TLS then checks the certificate against it.
+            (socket as unknown as { connect: (port: number, host: string) => Socket }).connect = (port, host) => {
+              const to = resolve(host, Number(port));
+              return connect(to.port, to.host);
+            };
+            return socket;
+          },
+        }
+      : {}),
   };
 }
 
 /** Connects with a Secret's URI (see {@link computeClientConfig}); the caller ends the client. */
 export async function connectWithUri(access: ComputeAccess, uri: string): Promise<pg.Client> {
-  const client = new pg.Client(computeClientConfig(access, uri));
+  const client = new pg.Client({ ...computeClientConfig(access, uri), connectionTimeoutMillis: 30_000 });
   await client.connect();
   return client;
 }
