@@ -14,7 +14,17 @@ import pg from 'pg';
 import { createCa, issue, LEAF_EXTENSIONS } from '../../controlplane/pki.ts';
 import type { BranchRecord, EmulatorState, RestoreEvent } from '../state.ts';
 import { ComputeProxy, type ComputeRoute } from './proxy.ts';
-import { ADMIN_ROLE, copyDataDir, findPostgres, initDataDir, makeServerDir, PostgresCluster, type PostgresInstall } from './postgres-server.ts';
+import {
+  ADMIN_ROLE,
+  copyDataDir,
+  findPostgres,
+  forgetAtExit,
+  initDataDir,
+  makeServerDir,
+  PostgresCluster,
+  removeAtExit,
+  type PostgresInstall,
+} from './postgres-server.ts';
 
 export interface ComputeOptions {
   /**
@@ -89,6 +99,7 @@ export class ComputeDataPlane {
   static async start(state: EmulatorState, opts: ComputeOptions = {}): Promise<ComputeDataPlane> {
     const install = findPostgres();
     const root = makeServerDir(install, mkdtempSync(join(tmpdir(), 'neon-pg-')));
+    removeAtExit(root);
     try {
       const tls = join(root, 'tls');
       mkdirSync(tls, { mode: 0o700 });
@@ -121,6 +132,7 @@ export class ComputeDataPlane {
       return plane;
     } catch (err) {
       rmSync(root, { recursive: true, force: true });
+      forgetAtExit(root);
       throw err;
     }
   }
@@ -163,6 +175,7 @@ export class ComputeDataPlane {
     await Promise.all([...this.servers.values()].map((s) => s.cluster.stop()));
     this.servers.clear();
     rmSync(this.root, { recursive: true, force: true });
+    forgetAtExit(this.root);
   }
 
   private async route(endpointId: string): Promise<ComputeRoute> {

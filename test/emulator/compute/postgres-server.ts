@@ -288,8 +288,19 @@ function lastLines(file: string): string {
   }
 }
 
-/** Every server process this process started: killed if it exits without stopping them. */
+/** Every server process this process started, and their folders: killed and removed if it exits without stopping them. */
 const live = new Set<ChildProcess>();
+const folders = new Set<string>();
 process.once('exit', () => {
   for (const p of live) p.kill('SIGQUIT');
+  for (const f of folders) rmSync(f, { recursive: true, force: true });
 });
+
+/** Removes `folder` when this process exits, unless {@link forgetAtExit} was called first. */
+export function removeAtExit(folder: string): void {
+  folders.add(folder);
+}
+
+export function forgetAtExit(folder: string): void {
+  folders.delete(folder);
+}
