@@ -240,10 +240,9 @@ export function registerBranchRoutes(router: Router): void {
     }
     requireNoConflict(ctx, project);
     const now = state.now();
-    let kept: BranchRecord | undefined;
     if (preserveName !== undefined) {
       // The branch's previous state lives on under the new name, as a child of the restored branch.
-      kept = state.newBranch(project, { name: preserveName, parentId: branch.id });
+      const kept = state.newBranch(project, { name: preserveName, parentId: branch.id });
       for (const r of branch.roles.values()) kept.roles.set(r.name, { ...r });
       for (const d of branch.databases.values()) kept.databases.set(d.name, { ...d, id: state.ids.databaseId() });
       kept.currentState = 'ready';
@@ -262,7 +261,7 @@ export function registerBranchRoutes(router: Router): void {
     branch.updatedAt = now;
     branch.currentState = 'init';
     branch.readyOperationId = timeline.id;
-    state.onRestore?.({ branchId: branch.id, sourceId: source.id, ...(kept ? { keptId: kept.id } : {}) });
+    state.onRestore?.({ branchId: branch.id, sourceId: source.id });
     return {
       status: 200,
       body: { branch: branchView(state, project, branch), operations: ops.map((op) => operationView(state, op)) },

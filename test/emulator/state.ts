@@ -111,11 +111,13 @@ export interface BranchRecord {
   databases: Map<string, DatabaseRecord>;
 }
 
-/** A restore the API applied: `branchId` now holds `sourceId`'s data; `keptId` (preserve_under_name) holds its old data. */
+/**
+ * A restore the API applied: `branchId` now holds `sourceId`'s data. A branch kept under
+ * `preserve_under_name` is a new child of `branchId`, so it starts from the data before the restore.
+ */
 export interface RestoreEvent {
   branchId: string;
   sourceId: string;
-  keptId?: string;
 }
 
 export interface ProjectRecord {
