@@ -99,8 +99,13 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         }
         await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created' });
         ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
-        await client.waitForOperations(projectId, created.operations, o);
-        branch = (await client.getBranch(projectId, created.branch.id, o)).branch;
+        // Neon finishes the branch on its own: the next pass, when its operations have ended, finds it ready
+        // in the project view (which they settle), and no worker waits meanwhile.
+        return {
+          status: statusOf(projectId, created.branch),
+          ready: { ok: false, reason: 'BranchNotReady', message: `Neon branch ${created.branch.id} is being created` },
+          wakeWhen: client.waitForOperations(projectId, created.operations, o),
+        };
       } else {
         const update = branchUpdate(b.spec, name, branch);
         if (update) {

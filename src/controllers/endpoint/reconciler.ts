@@ -3,7 +3,7 @@ import { ConflictError, type Endpoint, type NeonClient } from '../../neon/index.
 import { toKubeTime } from '../../runtime/index.ts';
 import { poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { endpointClaims, assertUnclaimed } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
@@ -55,13 +55,9 @@ function statusOf(projectId: string, ep: Endpoint) {
   };
 }
 
-async function getOrUndefined(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
-  try {
-    return await client.getEndpoint(projectId, id, { signal });
-  } catch (err) {
-    if (isNeonNotFound(err)) return undefined;
-    throw err;
-  }
+/** The compute with that ID, from the project's list (the operator's view of Neon: usually no call). */
+async function findEndpoint(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
+  return (await client.listEndpoints(projectId, { signal })).find((x) => x.id === id);
 }
 
 /** NeonEndpoint: adopt or create (crash-safe), one PATCH for what differs, status with hosts and state. */
@@ -76,7 +72,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const { client, keyRef, projectId, branchId } = await resolveBranchTarget(deps, e.metadata.namespace ?? '', e.spec, signal);
       ctx.useAccount(keyRef);
       assertUnclaimed(deps, endpointClaims, e, { projectId, branchId });
-      let endpoint = e.status?.endpointId ? await getOrUndefined(client, projectId, e.status.endpointId, signal) : undefined;
+      let endpoint = e.status?.endpointId ? await findEndpoint(client, projectId, e.status.endpointId, signal) : undefined;
       if (!endpoint && e.status?.endpointId) {
         const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
         ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
@@ -107,12 +103,16 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           endpoint = created.endpoint;
           await ctx.saveStatus({ ...statusOf(projectId, endpoint), origin: 'Created' });
           ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
-          await client.waitForOperations(projectId, created.operations, o);
-          endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+          // Ready once Neon has started it: the next pass comes when the operations have ended (no worker waits).
+          return {
+            status: statusOf(projectId, endpoint),
+            ready: { ok: false, reason: 'Provisioning', message: `Neon compute ${endpoint.id} is being created` },
+            wakeWhen: client.waitForOperations(projectId, created.operations, o),
+          };
         } catch (err) {
           // Someone else (or an earlier, unrecorded attempt) made the branch's read_write compute: adopt it next pass.
           if (err instanceof ConflictError && e.spec.type === 'read_write') {
-            return adoptingSoon('the branch already has a read-write compute; adopting it');
+            return adoptedAfterConflict(ctx, 'the branch already has a read-write compute; adopting it');
           }
           throw err;
         }
@@ -123,10 +123,14 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           endpoint = answer.endpoint;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon compute ${endpoint.id}: ${Object.keys(update).join(', ')}`);
           // A change may suspend or restart the compute: once the operations it started are done (the
-          // scheduler polls them per project, shared with every other waiter), one GET gives the state.
+          // scheduler polls them per project, shared with every other waiter), the next pass finds its new state
+          // in the view. Meanwhile it stays usable.
           if (answer.operations.length > 0) {
-            await client.waitForOperations(projectId, answer.operations, o);
-            endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+            return {
+              status: statusOf(projectId, endpoint),
+              ready: { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is being reconfigured` },
+              wakeWhen: client.waitForOperations(projectId, answer.operations, o),
+            };
           }
         }
       }
