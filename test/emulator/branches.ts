@@ -261,6 +261,7 @@ export function registerBranchRoutes(router: Router): void {
     branch.updatedAt = now;
     branch.currentState = 'init';
     branch.readyOperationId = timeline.id;
+    state.onRestore?.({ branchId: branch.id, sourceId: source.id });
     return {
       status: 200,
       body: { branch: branchView(state, project, branch), operations: ops.map((op) => operationView(state, op)) },

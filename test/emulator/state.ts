@@ -112,6 +112,15 @@ export interface BranchRecord {
   databases: Map<string, DatabaseRecord>;
 }
 
+/**
+ * A restore the API applied: `branchId` now holds `sourceId`'s data. A branch kept under
+ * `preserve_under_name` is a new child of `branchId`, so it starts from the data before the restore.
+ */
+export interface RestoreEvent {
+  branchId: string;
+  sourceId: string;
+}
+
 export interface ProjectRecord {
   id: string;
   account: string;
@@ -168,6 +177,8 @@ export class EmulatorState {
   plan: NeonPlan;
   durations: Partial<Record<string, number>>;
   operationFailure: () => OperationOutcome;
+  /** Told of every restore; set by the optional Postgres data plane, which copies the data. */
+  onRestore: ((e: RestoreEvent) => void) | undefined;
 
   constructor(opts: StateOptions) {
     this.clock = opts.clock;
