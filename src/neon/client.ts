@@ -283,7 +283,10 @@ export class NeonClient implements OperationsSource {
         projectOf: (v) => v.project.id,
       },
       o,
-      (v) => this.#view?.putCreatedProject(v.project.id, v),
+      (v) => {
+        const annotations = project.branch?.annotations;
+        this.#view?.putCreatedProject(v.project.id, v, annotations ? { object: { type: 'console/branch', id: v.branch.id }, value: annotations } : undefined);
+      },
     );
   }
 

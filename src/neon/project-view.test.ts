@@ -93,6 +93,11 @@ describe('ProjectView', () => {
     view.removeBranch('p', 'br-1');
     expect((await view.branches('p', branches)).map((b) => b.branch.id)).toEqual(['br-main']);
     expect(branches.calls).toBe(1);
+
+    // A project create: its default branch carries the annotations the create asked for.
+    view.putCreatedProject('q', { branch: branch('br-q', { default: true }), endpoints: [], roles: [], databases: [], operations: [] }, { object: { type: 'console/branch', id: 'br-q' }, value: { 'neon-operator.dev/namespace': 'team-a' } });
+    const created = await view.branches('q', async () => { throw new Error('read'); });
+    expect(created.map((b) => [b.branch.id, b.annotation?.value])).toEqual([['br-q', { 'neon-operator.dev/namespace': 'team-a' }]]);
   });
 
   it('settles what an operation touched once all its operations ended, and forgets it when one failed', async () => {

@@ -104,14 +104,18 @@ export class ProjectView {
     if (answer.databases) this.#replace(projectId, `databases/${answer.branch.id}`, byKey(answer.databases, (d) => d.name));
   }
 
-  /** What a project create answered: its only branch, computes, roles and databases, complete lists all. */
+  /**
+   * What a project create answered: its only branch (with the annotation the create asked for), computes, roles
+   * and databases, complete lists all.
+   */
   putCreatedProject(
     projectId: string,
     answer: { branch: Branch; endpoints: Endpoint[]; roles: Role[]; databases: Database[]; operations: readonly Operation[] },
+    annotation?: Annotation,
   ): void {
     this.#replace(projectId, 'branches', new Map());
     this.#replace(projectId, 'endpoints', new Map());
-    this.putCreatedBranch(projectId, answer);
+    this.putCreatedBranch(projectId, answer, annotation);
   }
 
   removeBranch(projectId: string, branchId: string): void {
