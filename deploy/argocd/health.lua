@@ -22,6 +22,8 @@ local waiting = {
   DatabaseNotReady = true,
   ApiKeySecretNotFound = true,
   Adopting = true,
+  -- Created in Neon, its operations still running.
+  Provisioning = true,
   NeonUnavailable = true,
   NeonOutcomeUnknown = true,
   BranchHasChildren = true,
