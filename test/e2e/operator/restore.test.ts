@@ -92,7 +92,10 @@ describe('operator: restore without status', () => {
     const createsBefore = creates();
     for (const o of backup) await create(o);
     for (const o of backup) {
-      const restored = await waitReady(suite, o.kind ?? '', o.metadata?.name ?? '');
+      const restored = await waitReady(suite, o.kind ?? '', o.metadata?.name ?? '').catch(async (err: unknown) => {
+        const states = await Promise.all(backup.map(async (x) => `${x.kind} ${x.metadata?.name}: ${JSON.stringify((await get(x.kind ?? '', x.metadata?.name ?? ''))?.status?.conditions)}`));
+        throw new Error(`${(err as Error).message}\n${states.join('\n')}`);
+      });
       const original = before.get(`${o.kind}/${o.metadata?.name}`);
       for (const field of ['projectId', 'branchId', 'endpointId', 'roleName', 'databaseName', 'host']) {
         expect(restored.status?.[field], `${o.kind} ${o.metadata?.name} status.${field}`).toEqual(original?.status?.[field]);
