@@ -20,7 +20,7 @@ describe('operator configuration', () => {
       logLevel: 'info',
       neonApiUrl: 'https://console.neon.tech/api/v2',
       neonApiKey: 'k',
-      concurrency: 4,
+      concurrency: 16,
       leaderElection: { enabled: false, namespace: 'default', name: 'neon-operator-leader' },
       metricsPort: 8080,
     });
