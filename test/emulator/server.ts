@@ -10,6 +10,7 @@ import { NEON_LIMITS, RateLimiter, type RateLimits } from './limits.ts';
 import { registerAccountRoutes, registerOperationRoutes } from './operations.ts';
 import { registerProjectRoutes } from './projects.ts';
 import { NeonIds, SeededRandom } from './random.ts';
+import { registerRestoreRoutes } from './restore.ts';
 import { registerRoleRoutes } from './roles.ts';
 import { ApiError, Router, type Reply } from './router.ts';
 import { EmulatorState } from './state.ts';
@@ -156,6 +157,7 @@ function buildRouter(): Router {
   const router = new Router();
   registerProjectRoutes(router);
   registerBranchRoutes(router);
+  registerRestoreRoutes(router);
   registerEndpointRoutes(router);
   registerRoleRoutes(router);
   registerDatabaseRoutes(router);

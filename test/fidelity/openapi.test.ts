@@ -66,6 +66,7 @@ describe('the emulator against the official OpenAPI spec', () => {
     await api.patch(`/projects/${pid}/branches/${dev}`, { branch: { name: 'dev2' } });
     await api.post(`/projects/${pid}/branches/${dev}/restore`, { source_branch_id: main });
     settle();
+    await api.post(`/projects/${pid}/branches/${main}/set_as_default`);
 
     // Endpoints
     const ro = await api.post(`/projects/${pid}/endpoints`, { endpoint: { branch_id: main, type: 'read_only' } });
