@@ -29,3 +29,11 @@ export const PAUSED_ANNOTATION = `${API_GROUP}/paused`;
  * preview environment. The value last acted on is kept in `status.reset.request`.
  */
 export const RESET_FROM_PARENT_ANNOTATION = `${API_GROUP}/reset-from-parent`;
+
+/**
+ * With a reset (above): keep the branch's state before the reset in a new Neon branch of this name (Neon's
+ * `preserve_under_name`). It becomes the parent of the reset branch and takes over its child branches, which
+ * Neon requires when the branch has children. The preserved branch is not managed by the operator; a name
+ * can be used once, so give each reset its own (e.g. with the same commit SHA).
+ */
+export const RESET_PRESERVE_UNDER_NAME_ANNOTATION = `${API_GROUP}/reset-preserve-under-name`;

@@ -7,6 +7,7 @@ import {
   statusBaseShape,
   timestampSchema,
 } from './common.ts';
+import { RESET_FROM_PARENT_ANNOTATION, RESET_PRESERVE_UNDER_NAME_ANNOTATION } from './group.ts';
 import { defineKind } from './resource.ts';
 import { immutable, isSet, withRules } from './validation.ts';
 
@@ -108,6 +109,26 @@ export const neonBranchStatusSchema = z
     name: z.string().max(256).optional().describe('Name of the branch in Neon.'),
     default: z.boolean().optional().describe("Whether this is the project's default branch, which is never deleted by the operator."),
     state: z.string().max(64).optional().describe('State of the branch in Neon: init, ready, resetting or archived.'),
+    reset: z
+      .object({
+        request: z.string().max(1024).describe(`Value of the ${RESET_FROM_PARENT_ANNOTATION} annotation that was acted on.`),
+        completedAt: timestampSchema.describe("When the branch was restored to its parent's latest state (or created, for a value present at creation)."),
+        sourceBranchId: neonIdSchema.optional().describe('Neon ID of the parent branch the branch was restored from.'),
+        preservedUnderName: z
+          .string()
+          .max(256)
+          .optional()
+          .describe(`Name of the Neon branch that keeps the state before the reset (${RESET_PRESERVE_UNDER_NAME_ANNOTATION}); it is not managed by the operator.`),
+      })
+      .optional()
+      .describe(`The last reset from the parent asked for with the ${RESET_FROM_PARENT_ANNOTATION} annotation and done.`),
+    resetPending: z
+      .object({
+        request: z.string().max(1024).describe(`Value of the ${RESET_FROM_PARENT_ANNOTATION} annotation being acted on.`),
+        startedAt: timestampSchema.describe('When the restore call was about to be made: a restore Neon records after this is this one.'),
+      })
+      .optional()
+      .describe('A reset whose restore call may have been made; written before the call, so a restart does not restore twice.'),
   })
   .describe('Observed state of the Neon branch.');
 export type NeonBranchStatus = z.output<typeof neonBranchStatusSchema>;

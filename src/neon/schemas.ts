@@ -121,6 +121,8 @@ export const Branch = z.object({
   created_at: timestamp,
   updated_at: timestamp,
   expires_at: timestamp.optional(),
+  /** When the branch was last restored (`…/restore`); final once the restore's operations have finished. */
+  last_reset_at: timestamp.optional(),
 });
 export type Branch = z.infer<typeof Branch>;
 

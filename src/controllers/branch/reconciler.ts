@@ -11,6 +11,7 @@ import { assertProjectReachable, isProjectReachable } from '../shared/tenancy.ts
 import { announceFound, keepsResource } from '../shared/ownership.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 import { assertNoParentCycle } from './parent-chain.ts';
+import { resetFromParent } from './reset.ts';
 
 /** How often a branch waiting for its child branches to go is looked at again. */
 const CHILDREN_RECHECK_MS = 5_000;
@@ -49,7 +50,8 @@ function statusOf(projectId: string, branch: Branch) {
 /**
  * NeonBranch: adopt (by UID annotation, then name) or create stamped with the object's UID, so a crash
  * between the create call and the status write can never produce a second branch; repair name,
- * protection and expiry drift; recreate a branch deleted outside the operator.
+ * protection and expiry drift; recreate a branch deleted outside the operator; reset it from its parent when
+ * the reset-from-parent annotation has a new value (reset.ts).
  */
 export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranch> {
   return {
@@ -101,6 +103,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
         await client.waitForOperations(projectId, created.operations, o);
         branch = (await client.getBranch(projectId, created.branch.id, o)).branch;
+        branch = await resetFromParent(deps, b, ctx, { client, projectId, branch, parentId, branches, created: true });
       } else {
         const update = branchUpdate(b.spec, name, branch);
         if (update) {
@@ -108,6 +111,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           branch = answer.branch;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon branch ${branch.id}: ${Object.keys(update).join(', ')}`);
         }
+        branch = await resetFromParent(deps, b, ctx, { client, projectId, branch, parentId, branches, created: false });
       }
       const status = statusOf(projectId, branch);
       if (branch.current_state !== 'ready') {
