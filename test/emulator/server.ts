@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../src/clock.ts';
+import { registerAnonymizedRoutes } from './anonymized.ts';
 import { registerBranchRoutes } from './branches.ts';
 import { registerDatabaseRoutes } from './databases.ts';
 import { registerEndpointRoutes } from './endpoints.ts';
@@ -158,6 +159,7 @@ function buildRouter(): Router {
   registerProjectRoutes(router);
   registerBranchRoutes(router);
   registerRestoreRoutes(router);
+  registerAnonymizedRoutes(router);
   registerEndpointRoutes(router);
   registerRoleRoutes(router);
   registerDatabaseRoutes(router);
