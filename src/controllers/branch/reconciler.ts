@@ -12,6 +12,7 @@ import { announceFound, keepsResource } from '../shared/ownership.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 import { assertNoParentCycle } from './parent-chain.ts';
 import { resetFromParent } from './reset.ts';
+import { ANONYMIZING_RECHECK_MS, createBranchFor, syncAnonymization } from './anonymization.ts';
 
 /** How often a branch waiting for its child branches to go is looked at again. */
 const CHILDREN_RECHECK_MS = 5_000;
@@ -93,7 +94,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         const uid = b.metadata.uid ?? '';
         let created;
         try {
-          created = await client.createBranch(projectId, branchCreateInput(b.spec, name, parentId, { [BRANCH_OWNER_ANNOTATION]: uid }), o);
+          created = await createBranchFor(client, projectId, b.spec, branchCreateInput(b.spec, name, parentId, { [BRANCH_OWNER_ANNOTATION]: uid }), o);
         } catch (err) {
           // A branch of that name appeared since we listed: the next pass adopts it by name.
           if (err instanceof ConflictError) return adoptingSoon(`a Neon branch named ${name} already exists; adopting it`);
@@ -121,6 +122,17 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           requeueAfterMs: 2_000,
           backoff: true,
         };
+      }
+      if (b.spec.anonymization) {
+        const masked = await syncAnonymization(client, projectId, branch, b.spec.anonymization, ctx);
+        if (masked.notReady) {
+          return {
+            status: { ...status, ...masked.status },
+            ready: masked.notReady,
+            ...(masked.backoff ? { requeueAfterMs: ANONYMIZING_RECHECK_MS, backoff: true } : {}),
+          };
+        }
+        return { status: { ...status, ...masked.status }, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready and its data is masked` } };
       }
       return { status, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready` } };
     },

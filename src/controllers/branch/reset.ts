@@ -16,6 +16,9 @@ function whyNotResettable(b: NeonBranch, branch: Branch, sourceId: string | unde
   if (b.spec.initSource === 'schema-only') {
     return "it is a schema-only branch, and a restore would copy the parent's data into it";
   }
+  if (b.spec.anonymization) {
+    return "it is an anonymized branch, and a restore would bring the parent's unmasked data into it; branch previews from a masked NeonBranch and reset those instead";
+  }
   if (branch.default || sourceId === undefined || sourceId === branch.id) return 'it has no parent branch to restore from';
   return undefined;
 }

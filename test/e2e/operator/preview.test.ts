@@ -1,9 +1,11 @@
 // What preview environments need, end to end on a real API server and the Neon emulator: an object paused with
 // `neon-operator.dev/paused: "true"` costs Neon nothing and changes nothing (not even when deleted) until the
 // annotation goes; `neon-operator.dev/reset-from-parent` restores a branch to its parent's latest state with
-// the same branch ID and compute, and the Secrets of the roles on it follow. Each check reads Neon's state
-// in the emulator, not only the objects' conditions.
+// the same branch ID and compute, and the Secrets of the roles on it follow; a NeonBranch with
+// spec.anonymization (Beta) is Ready, and gets its compute, only once Neon has masked its data. Each check reads
+// Neon's state in the emulator, not only the objects' conditions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anonymizationOf, anonymizationState } from '../../emulator/anonymized.ts';
 import { restoresOf } from '../../emulator/restore.ts';
 import { coreResources, type KubeObject } from '../../../src/runtime/index.ts';
 import { FINALIZER } from '../../../src/controllers/index.ts';
@@ -20,7 +22,7 @@ const RESET = 'neon-operator.dev/reset-from-parent';
 const PRESERVE = 'neon-operator.dev/reset-preserve-under-name';
 const merge = { type: 'merge' as const };
 
-describe('operator: pause, and reset from parent', () => {
+describe('operator: pause, reset from parent, anonymized branches', () => {
   let suite: Suite;
   const key = (name: string) => ({ namespace: suite.namespace, name });
   const get = (kind: string, name: string) => suite.kube.get<NeonObject>(typeOfKind(kind), key(name));
@@ -184,5 +186,50 @@ describe('operator: pause, and reset from parent', () => {
     expect(ready.message).toContain(`annotation ${RESET}`);
     expect(ready.message).toContain('schema-only');
     expect(restoresOf(project())).toHaveLength(before);
+  });
+  it('an anonymized branch is Ready only once Neon has masked its data; its compute comes after; rule changes mask again', async () => {
+    const email = { databaseName: 'neondb', schemaName: 'public', tableName: 'users', columnName: 'email', maskingFunction: 'anon.fake_email()' };
+    await create('NeonBranch', 'masked', { projectRef: { name: 'demo' }, parentRef: { name: 'base' }, anonymization: { maskingRules: [email] } });
+    await create('NeonEndpoint', 'masked-rw', { branchRef: { name: 'masked' }, type: 'read_write' });
+    const masked = await waitReady(suite, 'NeonBranch', 'masked');
+    const record = anonymizationOf(neonBranch('masked')!);
+    expect(record?.rules).toEqual([{ database_name: 'neondb', schema_name: 'public', table_name: 'users', column_name: 'email', masking_function: 'anon.fake_email()' }]);
+    expect(anonymizationState(record!, suite.emulator.state.now())).toBe('anonymized');
+    expect(masked.status?.['anonymization']).toMatchObject({ state: 'anonymized', maskedColumns: 1 });
+    // The compute (what an application connects through) was created only after the masking run ended.
+    const ep = await waitReady(suite, 'NeonEndpoint', 'masked-rw');
+    expect(project().endpoints.get(String(ep.status?.['endpointId']))?.createdAt).toBeGreaterThanOrEqual(record!.run!.endsAt);
+
+    // A new rule: Neon's rules are replaced and the data masked again.
+    const firstRun = record!.run!.startedAt;
+    const phone = { ...email, columnName: 'phone', maskingFunction: undefined, maskingValue: '000' };
+    await suite.kube.patch(typeOfKind('NeonBranch'), key('masked'), { spec: { anonymization: { maskingRules: [email, phone] } } }, merge);
+    await eventually('masked again with two columns', async () => {
+      const obj = await waitReady(suite, 'NeonBranch', 'masked');
+      return (obj.status?.['anonymization'] as { maskedColumns?: number } | undefined)?.maskedColumns === 2 ? obj : undefined;
+    });
+    expect(anonymizationOf(neonBranch('masked')!)?.rules.map((r) => r.column_name)).toEqual(['email', 'phone']);
+    expect(anonymizationOf(neonBranch('masked')!)?.run?.startedAt).toBeGreaterThan(firstRun);
+
+    // A rule Neon cannot apply: Ready=False with Neon's message.
+    await suite.kube.patch(typeOfKind('NeonBranch'), key('masked'), { spec: { anonymization: { maskingRules: [{ ...email, databaseName: 'missing' }] } } }, merge);
+    const failed = await eventually('masked AnonymizationFailed', async () => {
+      const c = (await get('NeonBranch', 'masked'))?.status?.conditions?.find((x) => x.type === 'Ready');
+      return c?.reason === 'AnonymizationFailed' ? c : undefined;
+    });
+    expect(failed.message).toContain('database "missing" does not exist on the branch');
+    expect(anonymizationState(anonymizationOf(neonBranch('masked')!)!, suite.emulator.state.now())).toBe('error');
+
+    // A reset would bring back unmasked data: refused.
+    await suite.kube.patch(typeOfKind('NeonBranch'), key('masked'), { spec: { anonymization: { maskingRules: [email] } } }, merge);
+    await waitReady(suite, 'NeonBranch', 'masked');
+    const restores = restoresOf(project()).length;
+    await annotate('NeonBranch', 'masked', { [RESET]: 'sha-1' });
+    const refused = await eventually('masked reset refused', async () => {
+      const c = (await get('NeonBranch', 'masked'))?.status?.conditions?.find((x) => x.type === 'Ready');
+      return c?.reason === 'InvalidSpec' ? c : undefined;
+    });
+    expect(refused.message).toContain('anonymized branch');
+    expect(restoresOf(project())).toHaveLength(restores);
   });
 });
