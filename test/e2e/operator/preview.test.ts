@@ -152,13 +152,21 @@ describe('operator: pause, reset from parent, anonymized branches', () => {
     expect(await events('PasswordRepaired', 'owner')).toEqual([]);
     expect(await events('DeletedOutside', 'app')).toEqual([]);
 
-    // A new value with a preserve name keeps the old state in a new branch, which becomes the parent.
+    // A new value with a preserve name keeps the old state in a new branch, which becomes the parent. This time
+    // Neon does not store passwords (412 from reveal_password): the Secret's password from before the reset is not
+    // trusted, the password is reset and the Secret holds the new one.
     await waitIdle(suite);
+    project().storePasswords = false;
     await annotate('NeonBranch', 'pr', { [RESET]: 'sha-2', [PRESERVE]: 'pr-before-sha-2' });
     await eventually('NeonBranch pr reset sha-2', async () => {
       const obj = await waitReady(suite, 'NeonBranch', 'pr');
       return (obj.status?.['reset'] as { request?: string } | undefined)?.request === 'sha-2' ? obj : undefined;
     });
+    await eventually('owner re-checked after sha-2', async () => ((await get('NeonRole', 'owner'))?.status?.['branchReset'] === 'sha-2' ? true : undefined));
+    const ownerNow = neonBranch('pr')?.roles.get('neondb_owner')?.password;
+    expect((await getSecretData(suite, 'owner-db'))?.['password']).toBe(ownerNow);
+    expect(ownerNow).not.toBe(base?.roles.get('neondb_owner')?.password);
+    project().storePasswords = true;
     expect(restoresOf(project())).toHaveLength(2);
     const preserved = neonBranch('pr-before-sha-2');
     expect(preserved?.parentId).toBe(baseId);
