@@ -26,6 +26,8 @@ local waiting = {
   RoleOwnsDatabases = true,
   -- A branch or compute deleted in Neon behind the operator's back: it is being created again.
   DeletedOutside = true,
+  -- A compute or database Neon is still creating.
+  Provisioning = true,
   -- A branch being restored from its parent (reset-from-parent), or an anonymized branch being masked.
   Resetting = true,
   Anonymizing = true,

@@ -347,47 +347,80 @@ function projectOn(clock: VirtualClock) {
   const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
   s.registerAccount(ACCOUNT, source);
   const sentAt: number[] = [];
-  /** A mutation of the project that starts operation `id`, running `durationMs` from when it is sent. */
+  const lockedAt: number[] = [];
+  /**
+   * A mutation of the project that starts operation `id`, running `durationMs` from when it is sent; like Neon,
+   * the project refuses it with 423 while an operation runs.
+   */
   const mutate = (id: string, durationMs: number) =>
     call(
       s,
       'p1',
       'mutation',
       async () => {
+        if ([...runs.values()].some((r) => clock.now() < r.end)) {
+          lockedAt.push(clock.now());
+          throw new LockedError(details(423, false));
+        }
         sentAt.push(clock.now());
         runs.set(id, { start: clock.now(), end: clock.now() + durationMs });
       },
       [op(id, 'running')],
     );
-  return { s, runs, polledAt, sentAt, mutate };
+  return { s, runs, polledAt, sentAt, lockedAt, mutate };
 }
 
 describe('NeonScheduler operation waits', () => {
-  it("polls at an operation's expected end once its action's duration is known, so the next mutation follows at once", async () => {
+  it("once an action's duration is known, the next mutation goes out at the operation's expected end without a poll", async () => {
     const clock = new VirtualClock();
-    const { s, runs, polledAt, sentAt, mutate } = projectOn(clock);
+    const { s, runs, polledAt, sentAt, lockedAt, mutate } = projectOn(clock);
     // Three mutations of one project, each starting a 2 s operation: each waits for the one before.
     const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_000), mutate('op-3', 2_000)];
     await clock.runUntil(() => sentAt.length === 3);
     await Promise.all(mutations);
     // The first wait knows nothing and backs off (polls at 0.5, 1.25 and 2.375 s); it learns 2 s.
-    expect(polledAt).toEqual([500, 1_250, 2_375, 4_375]);
+    expect(polledAt).toEqual([500, 1_250, 2_375]);
     expect(sentAt[1]).toBe(2_375);
-    // The second polls once, exactly when its operation ends, and the next mutation goes out then.
+    // Then the third is sent exactly when op-2 ends, and Neon's acceptance says op-2 ended: no poll, no 423.
     expect(sentAt[2]).toBe(runs.get('op-2')?.end);
+    expect(lockedAt).toEqual([]);
     s.close();
   });
 
-  it('past the expected end, polls again soon and then backs off', async () => {
+  it('an operation slower than expected turns the early mutation into a 423, then a drain and a retry', async () => {
     const clock = new VirtualClock();
-    const { s, polledAt, sentAt, mutate } = projectOn(clock);
+    const { s, polledAt, sentAt, lockedAt, mutate } = projectOn(clock);
     const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_300), mutate('op-3', 2_000)];
     await clock.runUntil(() => sentAt.length === 3);
     await Promise.all(mutations);
-    // op-2 is expected to take 2 s: polled then, and 0.1, 0.25 and 0.475 s later, when it has ended.
+    // op-2 is expected to take 2 s: the third mutation is tried then (423); after the 423's short backoff
+    // (125 ms) the project is drained with one poll (0.5 s later, op-2 has ended by then) and it goes again.
     const second = sentAt[1] as number;
-    expect(polledAt.filter((at) => at > second).map((at) => at - second)).toEqual([2_000, 2_100, 2_250, 2_475]);
-    expect((sentAt[2] as number) - second).toBe(2_475);
+    expect(lockedAt.map((at) => at - second)).toEqual([2_000]);
+    expect(polledAt.filter((at) => at > second).map((at) => at - second)).toEqual([2_625]);
+    expect((sentAt[2] as number) - second).toBe(2_625);
+    s.close();
+  });
+
+  it('waits whose operations have ended are answered together, one poll round per batch', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, sentAt, mutate } = projectOn(clock);
+    const first = mutate('op-0', 100).then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-0'])); // learns the duration
+    await clock.runUntil(() => polledAt.length > 0);
+    await first;
+    const before = polledAt.length;
+    let answered = 0;
+    const waits = Array.from({ length: 6 }, (_, i) =>
+      mutate(`op-${i + 1}`, 100)
+        .then(() => s.waitForOperations(ACCOUNT, 'p1', [`op-${i + 1}`]))
+        .then(() => answered++),
+    );
+    await clock.runUntil(() => answered === 6);
+    await Promise.all(waits);
+    expect(sentAt).toHaveLength(7);
+    // Six 100 ms operations, each waited for by its caller: the waits are answered by rounds at least 2 s
+    // (batchMs) apart, not one poll per operation.
+    expect(polledAt.length - before).toBeLessThanOrEqual(2);
     s.close();
   });
 });

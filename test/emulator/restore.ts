@@ -140,6 +140,7 @@ export function registerRestoreRoutes(router: Router): void {
     branch.updatedAt = now;
     branch.currentState = 'init';
     branch.readyOperationId = timeline.id;
+    state.onRestore?.({ branchId: branch.id, sourceId: source.id, ...(preserved ? { preservedId: preserved.id } : {}) });
     const log = restoreLog.get(project) ?? [];
     log.push({ branchId: branch.id, sourceBranchId: source.id, sourceLsn, at: now, ...(preserved ? { preservedAs: preserved.id } : {}) });
     restoreLog.set(project, log);

@@ -111,6 +111,17 @@ export interface BranchRecord {
   databases: Map<string, DatabaseRecord>;
 }
 
+/**
+ * A restore the API applied: `branchId` now holds `sourceId`'s data. A branch kept under
+ * `preserve_under_name` (`preservedId`) takes the branch's old place in the tree (it becomes its parent) and
+ * starts from the data before the restore.
+ */
+export interface RestoreEvent {
+  branchId: string;
+  sourceId: string;
+  preservedId?: string;
+}
+
 export interface ProjectRecord {
   id: string;
   account: string;
@@ -163,6 +174,8 @@ export class EmulatorState {
   readonly storePasswordsDefault: boolean;
   durations: Partial<Record<string, number>>;
   operationFailure: () => OperationOutcome;
+  /** Told of every restore; set by the optional Postgres data plane, which copies the data. */
+  onRestore: ((e: RestoreEvent) => void) | undefined;
 
   constructor(opts: StateOptions) {
     this.clock = opts.clock;

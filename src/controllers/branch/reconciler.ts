@@ -1,8 +1,9 @@
-import { parseNeonBranch, type NeonBranch } from '../../api/index.ts';
+import { parseNeonBranch, parseNeonEndpoint, type NeonBranch, type NeonEndpoint } from '../../api/index.ts';
 import { ConflictError, type Annotation, type Branch, type NeonClient } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
-import { BRANCH_OWNER_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
+import { BRANCH_COMPUTE_FOR_ANNOTATION, BRANCH_OWNER_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
+import { branchEndpointInput } from '../endpoint/drift.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import type { ApiKeyRef } from '../shared/neon-accounts.ts';
@@ -11,7 +12,7 @@ import { assertProjectReachable, isProjectReachable } from '../shared/tenancy.ts
 import { announceFound, keepsResource } from '../shared/ownership.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 import { assertNoParentCycle } from './parent-chain.ts';
-import { resetFromParent } from './reset.ts';
+import { resetAnsweredByCreation, resetFromParent } from './reset.ts';
 import { ANONYMIZING_RECHECK_MS, createBranchFor, syncAnonymization } from './anonymization.ts';
 
 /** How often a branch waiting for its child branches to go is looked at again. */
@@ -35,6 +36,28 @@ function findOwn(b: NeonBranch, name: string, branches: Branch[], annotations: R
   if (byAnnotation) return { branch: byAnnotation, how: 'annotation' };
   const byName = branches.find((x) => x.name === name);
   return byName ? { branch: byName, how: 'name' } : { branch: undefined, how: 'none' };
+}
+
+/**
+ * The NeonEndpoint whose read_write compute rides in this branch's create call (`endpoints[]`, as Neon intends:
+ * one mutation instead of two): one that names this NeonBranch with branchRef, has no compute yet and is not
+ * being deleted; of several, the oldest (the one the read_write claim would pick).
+ */
+function computeToCarry(deps: ControllerDeps, b: NeonBranch): NeonEndpoint | undefined {
+  const candidates = deps.informers
+    .informer(resourceTypes.endpoint)
+    .list(b.metadata.namespace)
+    .flatMap((raw) => {
+      try {
+        const e = parseNeonEndpoint(raw);
+        const wants = e.spec.type === 'read_write' && e.spec.branchRef?.name === b.metadata.name;
+        return wants && !e.metadata.deletionTimestamp && !e.status?.endpointId && e.metadata.uid ? [e] : [];
+      } catch {
+        return [];
+      }
+    });
+  const key = (e: NeonEndpoint) => `${e.metadata.creationTimestamp ?? '\uffff'}\n${e.metadata.name}`;
+  return candidates.sort((x, y) => (key(x) < key(y) ? -1 : 1))[0];
 }
 
 function statusOf(projectId: string, branch: Branch) {
@@ -92,19 +115,34 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       }
       if (!branch) {
         const uid = b.metadata.uid ?? '';
+        // An anonymized branch gets its compute only once its data is masked (the NeonEndpoint waits for Ready).
+        const compute = b.spec.anonymization ? undefined : computeToCarry(deps, b);
+        const annotations = { [BRANCH_OWNER_ANNOTATION]: uid, ...(compute ? { [BRANCH_COMPUTE_FOR_ANNOTATION]: compute.metadata.uid ?? '' } : {}) };
         let created;
         try {
-          created = await createBranchFor(client, projectId, b.spec, branchCreateInput(b.spec, name, parentId, { [BRANCH_OWNER_ANNOTATION]: uid }), o);
+          created = await createBranchFor(
+            client,
+            projectId,
+            b.spec,
+            { ...branchCreateInput(b.spec, name, parentId, annotations), ...(compute ? { endpoints: [branchEndpointInput(compute.spec)] } : {}) },
+            o,
+          );
         } catch (err) {
           // A branch of that name appeared since we listed: the next pass adopts it by name.
           if (err instanceof ConflictError) return adoptingSoon(`a Neon branch named ${name} already exists; adopting it`);
           throw err;
         }
-        await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created' });
-        ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
-        await client.waitForOperations(projectId, created.operations, o);
-        branch = (await client.getBranch(projectId, created.branch.id, o)).branch;
-        branch = await resetFromParent(deps, b, ctx, { client, projectId, branch, parentId, branches, created: true });
+        // A reset asked for already is answered by the creation: the new branch is the parent's latest state.
+        await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created', ...resetAnsweredByCreation(deps, b, parentId ?? branches.find((x) => x.default)?.id) });
+        const carried = created.endpoints.find((x) => x.type === 'read_write');
+        ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}${compute && carried ? ` with compute ${carried.id} for NeonEndpoint ${compute.metadata.name}` : ''}`);
+        // Neon finishes the branch on its own: the next pass, when its operations have ended, finds it ready
+        // in the project view (which they settle), and no worker waits meanwhile.
+        return {
+          status: statusOf(projectId, created.branch),
+          ready: { ok: false, reason: 'BranchNotReady', message: `Neon branch ${created.branch.id} is being created` },
+          wakeWhen: client.waitForOperations(projectId, created.operations, o),
+        };
       } else {
         const update = branchUpdate(b.spec, name, branch);
         if (update) {
@@ -112,7 +150,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           branch = answer.branch;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon branch ${branch.id}: ${Object.keys(update).join(', ')}`);
         }
-        branch = await resetFromParent(deps, b, ctx, { client, projectId, branch, parentId, branches, created: false });
+        branch = await resetFromParent(deps, b, ctx, { client, projectId, branch, parentId, branches });
       }
       const status = statusOf(projectId, branch);
       if (branch.current_state !== 'ready') {

@@ -7,7 +7,7 @@ import type { Branch, NeonClient } from '../../neon/index.ts';
 import { BlockedError } from '../shared/blocked.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import type { StatusFields, SyncContext } from '../shared/frame.ts';
-import { resetFromParent } from './reset.ts';
+import { resetAnsweredByCreation, resetFromParent } from './reset.ts';
 
 const RESET = 'neon-operator.dev/reset-from-parent';
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);
@@ -71,7 +71,7 @@ describe('resetFromParent', () => {
   it('restores from the parent, waits for the operations, then records the value; the same value again does nothing', async () => {
     const f = fakes(neonBranch('2026-06-01T12:00:00Z'));
     const b = branchObject({ [RESET]: 'sha-1' });
-    await resetFromParent(deps, b, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [], created: false });
+    await resetFromParent(deps, b, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [] });
     expect(f.calls).toEqual(['restore br-pr from br-parent', 'wait', 'get']);
     expect(f.saved[0]).toEqual({ resetPending: { request: 'sha-1', startedAt: '2026-06-01T12:00:00Z' } });
     expect(f.saved[1]).toEqual({ reset: { request: 'sha-1', completedAt: '2026-06-01T12:00:00Z', sourceBranchId: 'br-parent' }, resetPending: undefined });
@@ -79,35 +79,36 @@ describe('resetFromParent', () => {
 
     const again = fakes(neonBranch());
     const done = branchObject({ [RESET]: 'sha-1' }, { reset: { request: 'sha-1', completedAt: '2026-06-01T12:00:00Z' } });
-    await resetFromParent(deps, done, again.ctx, { client: again.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [], created: false });
+    await resetFromParent(deps, done, again.ctx, { client: again.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [] });
     expect(again.calls).toEqual([]);
   });
 
   it('after a restart between the restore and the status write, records the restore Neon did instead of restoring again', async () => {
     const f = fakes(neonBranch('2026-06-01T11:59:00Z'));
     const b = branchObject({ [RESET]: 'sha-1' }, { resetPending: { request: 'sha-1', startedAt: '2026-06-01T11:58:59Z' } });
-    await resetFromParent(deps, b, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch('2026-06-01T11:59:00Z'), parentId: 'br-parent', branches: [], created: false });
+    await resetFromParent(deps, b, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch('2026-06-01T11:59:00Z'), parentId: 'br-parent', branches: [] });
     expect(f.calls).toEqual(['get']);
     expect(f.saved).toEqual([{ reset: { request: 'sha-1', completedAt: '2026-06-01T12:00:00Z', sourceBranchId: 'br-parent' }, resetPending: undefined }]);
     // A pending record whose restore Neon never did (no last_reset_at after it) is restored.
     const g = fakes(neonBranch());
-    await resetFromParent(deps, b, g.ctx, { client: g.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [], created: false });
+    await resetFromParent(deps, b, g.ctx, { client: g.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [] });
     expect(g.calls[0]).toBe('restore br-pr from br-parent');
   });
 
   it('a new branch records the value without a restore; a parent-less or schema-only branch is refused naming the annotation', async () => {
     const f = fakes(neonBranch());
-    await resetFromParent(deps, branchObject({ [RESET]: 'sha-1' }), f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [], created: true });
-    expect(f.calls).toEqual([]);
-    expect(f.saved).toEqual([{ reset: { request: 'sha-1', completedAt: '2026-06-01T12:00:00Z', sourceBranchId: 'br-parent' } }]);
+    expect(resetAnsweredByCreation(deps, branchObject({ [RESET]: 'sha-1' }), 'br-parent')).toEqual({
+      reset: { request: 'sha-1', completedAt: '2026-06-01T12:00:00Z', sourceBranchId: 'br-parent' },
+    });
+    expect(resetAnsweredByCreation(deps, branchObject({}), 'br-parent')).toEqual({});
 
     const schemaOnly = branchObject({ [RESET]: 'x' }, {}, { initSource: 'schema-only' });
     await expect(
-      resetFromParent(deps, schemaOnly, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [], created: false }),
+      resetFromParent(deps, schemaOnly, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [] }),
     ).rejects.toThrow(new BlockedError('InvalidSpec', `annotation ${RESET}: Neon branch br-pr cannot be reset from its parent: it is a schema-only branch, and a restore would copy the parent's data into it; remove the annotation`, 'onChange'));
     const root = { ...neonBranch(), default: true };
     await expect(
-      resetFromParent(deps, branchObject({ [RESET]: 'x' }), f.ctx, { client: f.client, projectId: 'proj-1', branch: root, parentId: undefined, branches: [root], created: false }),
+      resetFromParent(deps, branchObject({ [RESET]: 'x' }), f.ctx, { client: f.client, projectId: 'proj-1', branch: root, parentId: undefined, branches: [root] }),
     ).rejects.toThrow(/it has no parent branch to restore from/);
     expect(f.calls).toEqual([]);
   });
@@ -115,7 +116,7 @@ describe('resetFromParent', () => {
   it('passes the preserve name from its annotation and records it', async () => {
     const f = fakes(neonBranch('2026-06-01T12:00:00Z'));
     const b = branchObject({ [RESET]: 'sha-2', 'neon-operator.dev/reset-preserve-under-name': 'pr-before-sha-2' });
-    await resetFromParent(deps, b, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [], created: false });
+    await resetFromParent(deps, b, f.ctx, { client: f.client, projectId: 'proj-1', branch: neonBranch(), parentId: 'br-parent', branches: [] });
     expect(f.calls[0]).toBe('restore br-pr from br-parent as pr-before-sha-2');
     expect(f.saved[1]).toMatchObject({ reset: { request: 'sha-2', preservedUnderName: 'pr-before-sha-2' } });
   });

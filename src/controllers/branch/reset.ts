@@ -11,6 +11,16 @@ export function pendingResetRequest(b: NeonBranch): string | undefined {
   return request !== undefined && request !== b.status?.reset?.request ? request : undefined;
 }
 
+/**
+ * Status fields for a branch being created while the annotation asks for a reset: the new branch is its parent's
+ * latest state, so the value is recorded as handled without a restore.
+ */
+export function resetAnsweredByCreation(deps: ControllerDeps, b: NeonBranch, sourceId: string | undefined): { reset?: NonNullable<NeonBranch['status']>['reset'] } {
+  const request = pendingResetRequest(b);
+  if (request === undefined) return {};
+  return { reset: { request, completedAt: toKubeTime(deps.clock.now()), ...(sourceId ? { sourceBranchId: sourceId } : {}) } };
+}
+
 /** Why a branch cannot be reset from its parent, or undefined when it can. */
 function whyNotResettable(b: NeonBranch, branch: Branch, sourceId: string | undefined): string | undefined {
   if (b.spec.initSource === 'schema-only') {
@@ -26,16 +36,15 @@ function whyNotResettable(b: NeonBranch, branch: Branch, sourceId: string | unde
 /**
  * Acts on a new value of the reset-from-parent annotation: restores the branch to its parent's latest state
  * with Neon's branch restore (same branch ID, computes and hosts; roles, passwords and data follow the parent),
- * waits for the restore's operations, then records the value in `status.reset` and says so in an Event. A
- * value present when the branch was created in this pass is recorded without a restore: the branch is new.
- * `status.resetPending` is written before the call, so a restart after it finds Neon's `last_reset_at` and
+ * waits for the restore's operations, then records the value in `status.reset` and says so in an Event (a value
+ * present when the branch was created is recorded then: resetAnsweredByCreation). `status.resetPending` is written before the call, so a restart after it finds Neon's `last_reset_at` and
  * records the reset instead of restoring twice. Returns the branch as Neon has it afterwards.
  */
 export async function resetFromParent(
   deps: ControllerDeps,
   b: NeonBranch,
   ctx: SyncContext,
-  at: { client: NeonClient; projectId: string; branch: Branch; parentId: string | undefined; branches: readonly Branch[]; created: boolean },
+  at: { client: NeonClient; projectId: string; branch: Branch; parentId: string | undefined; branches: readonly Branch[] },
 ): Promise<Branch> {
   const request = pendingResetRequest(b);
   if (request === undefined) return at.branch;
@@ -43,10 +52,6 @@ export async function resetFromParent(
   const o = { signal: ctx.signal };
   const sourceId = at.parentId ?? at.branches.find((x) => x.default)?.id;
   const now = () => toKubeTime(deps.clock.now());
-  if (at.created) {
-    await ctx.saveStatus({ reset: { request, completedAt: now(), ...(sourceId ? { sourceBranchId: sourceId } : {}) } });
-    return branch;
-  }
   const why = whyNotResettable(b, branch, sourceId);
   if (why !== undefined || sourceId === undefined) {
     throw new BlockedError(

@@ -1,7 +1,7 @@
 import { parseNeonDatabase, parseNeonRole, type NeonDatabase } from '../../api/index.ts';
 import { ConflictError, type Database } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { assertUnclaimed, databaseClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
@@ -67,13 +67,18 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         try {
           created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
         } catch (err) {
-          if (err instanceof ConflictError) return adoptingSoon(`database ${name} appeared on the branch meanwhile; adopting it`);
+          if (err instanceof ConflictError) return adoptedAfterConflict(ctx, `database ${name} appeared on the branch meanwhile; adopting it`);
           throw err;
         }
         db = created.database;
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);
-        await client.waitForOperations(projectId, created.operations, o);
+        // Ready once Neon has applied it to the branch's computes: the next pass comes when that has ended.
+        return {
+          status: { projectId, branchId, databaseName: db.name, ownerName: db.owner_name },
+          ready: { ok: false, reason: 'Provisioning', message: `database ${name} is being created` },
+          wakeWhen: client.waitForOperations(projectId, created.operations, o),
+        };
       } else if (!renamed && previous !== name) {
         const origin = matchesPendingCreate(d.status?.pendingCreate, name, db.created_at) ? 'Created' : 'Adopted';
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin, pendingCreate: undefined });

@@ -36,6 +36,8 @@ interface Defaults {
   databaseName: string | undefined;
   /** Only right after the create call. */
   password: string | undefined;
+  /** The default role's updated_at in Neon, when known (the Secret's password check). */
+  roleUpdatedAt?: string | undefined;
 }
 
 function defaultsFromCreate(created: CreatedProjectResponse): Defaults {
@@ -48,6 +50,7 @@ function defaultsFromCreate(created: CreatedProjectResponse): Defaults {
     roleName: role?.name,
     databaseName: database?.name,
     password: role?.password,
+    roleUpdatedAt: role?.updated_at,
   };
 }
 
@@ -139,7 +142,14 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           await writeConnectionSecret(
             deps,
             { namespace, name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } },
-            { host: defaults.endpoint.host, poolerHost: poolerHostOf(defaults.endpoint.host), dbname: defaults.databaseName, username: defaults.roleName, password: defaults.password },
+            {
+              host: defaults.endpoint.host,
+              poolerHost: poolerHostOf(defaults.endpoint.host),
+              dbname: defaults.databaseName,
+              username: defaults.roleName,
+              password: defaults.password,
+              roleUpdatedAt: defaults.roleUpdatedAt,
+            },
             signal,
           );
         }
@@ -179,16 +189,21 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       }
       if (!created) {
         const current = await readSecret(deps, namespace, secretName, signal);
-        const { password, source } = await validPassword(
+        const roleName = defaults.roleName;
+        let roleUpdatedAt = (await client.listRoles(project.id, defaults.branchId, o)).find((r) => r.name === roleName)?.updated_at;
+        const answer = await validPassword(
           client,
-          { projectId: project.id, branchId: defaults.branchId, roleName: defaults.roleName },
+          { projectId: project.id, branchId: defaults.branchId, roleName },
           secretValue(current, 'password'),
           signal,
+          { secret: current, roleUpdatedAt },
         );
+        const { password, source } = answer;
+        if (answer.roleUpdatedAt) roleUpdatedAt = answer.roleUpdatedAt;
         const changed = await writeConnectionSecret(
           deps,
           { namespace, name: secretName, owner: { type: resourceTypes.project, object: ctx.raw }, current },
-          { host: defaults.endpoint.host, poolerHost: poolerHostOf(defaults.endpoint.host), dbname: defaults.databaseName, username: defaults.roleName, password },
+          { host: defaults.endpoint.host, poolerHost: poolerHostOf(defaults.endpoint.host), dbname: defaults.databaseName, username: roleName, password, roleUpdatedAt },
           signal,
         );
         if (changed) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `wrote Secret ${secretName}${source === 'reset' ? ' with a new password (the old one could not be recovered)' : ''}`);

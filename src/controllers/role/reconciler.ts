@@ -2,13 +2,13 @@ import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type Neon
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
 import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { ConflictError } from '../../neon/index.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { assertUnclaimed, roleClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
-import { resetPassword, validPassword } from '../shared/role-password.ts';
+import { resetPasswordAnswer, validPassword } from '../shared/role-password.ts';
 import { secretDatabase, secretEndpoint } from './targets.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
 
@@ -48,22 +48,25 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const database = await secretDatabase(deps, r, target, signal);
       const endpoint = await secretEndpoint(deps, r, target, signal);
       const at = { projectId, branchId, roleName };
-      const info = (password: string): ConnectionInfo => ({
+      const info = (password: string, roleUpdatedAt: string | undefined): ConnectionInfo => ({
         host: endpoint.host,
         poolerHost: poolerHostOf(endpoint.host),
         dbname: database.name,
         username: roleName,
         password,
+        roleUpdatedAt,
       });
       // The owner is read at call time: ctx.raw changes with every status write (its resourceVersion).
-      const writeSecret = (password: string, current?: SecretObject) =>
-        writeConnectionSecret(deps, { namespace, name: secretName, owner: { type: resourceTypes.role, object: ctx.raw }, current }, info(password), signal);
+      const writeSecret = (password: string, roleUpdatedAt: string | undefined, current?: SecretObject) =>
+        writeConnectionSecret(deps, { namespace, name: secretName, owner: { type: resourceTypes.role, object: ctx.raw }, current }, info(password, roleUpdatedAt), signal);
 
       assertSecretOwned(await readSecretMetadata(deps, namespace, secretName, signal), { name: secretName, owner: { type: resourceTypes.role, object: ctx.raw } });
       const roles = await client.listRoles(projectId, branchId, o);
       const existing = roles.find((x) => x.name === roleName);
       const exists = existing !== undefined;
       let fresh: string | undefined;
+      // The role's updated_at in Neon as of the last password this pass knows to be current.
+      let roleUpdatedAt = existing?.updated_at;
       const rotateRequest = r.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
       let rotation = r.status?.passwordRotation;
       // The branch was reset from its parent since the last pass: roles, passwords and data are the parent's now.
@@ -81,12 +84,13 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         try {
           created = await client.createRole(projectId, branchId, { name: roleName }, o);
         } catch (err) {
-          if (err instanceof ConflictError) return adoptingSoon(`role ${roleName} appeared on the branch meanwhile; adopting it`);
+          if (err instanceof ConflictError) return adoptedAfterConflict(ctx, `role ${roleName} appeared on the branch meanwhile; adopting it`);
           throw err;
         }
         fresh = created.role.password;
+        roleUpdatedAt = created.role.updated_at;
         // The only copy of the password: into the Secret before anything else can fail.
-        if (fresh) await writeSecret(fresh);
+        if (fresh) await writeSecret(fresh, roleUpdatedAt);
         await ctx.saveStatus({ projectId, branchId, roleName, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created role ${roleName} on Neon branch ${branchId}; wrote Secret ${secretName}`);
         // A brand-new password also answers a rotation request made before the role existed.
@@ -98,8 +102,8 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       }
 
       if (rotateRequest && rotateRequest !== rotation?.request) {
-        fresh = await resetPassword(client, at, signal);
-        await writeSecret(fresh);
+        ({ password: fresh, roleUpdatedAt } = await resetPasswordAnswer(client, at, signal));
+        await writeSecret(fresh, roleUpdatedAt);
         rotation = { request: rotateRequest, completedAt: toKubeTime(deps.clock.now()) };
         ctx.event('Normal', 'PasswordRotated', 'Rotate', `reset the password of role ${roleName} and updated Secret ${secretName}`);
       }
@@ -109,8 +113,9 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       if (password === undefined) {
         // After a reset the Secret's password is the one from before it: never trusted, even when Neon does not
         // store passwords (then the password is reset).
-        const answer = await validPassword(client, at, afterReset ? undefined : secretValue(current, 'password'), signal);
+        const answer = await validPassword(client, at, afterReset ? undefined : secretValue(current, 'password'), signal, { secret: current, roleUpdatedAt });
         password = answer.password;
+        if (answer.roleUpdatedAt) roleUpdatedAt = answer.roleUpdatedAt;
         if (afterReset) {
           // A changed password is expected here: the Secret follows it (SecretUpdated below), no warning.
         } else if (answer.source === 'reset') ctx.event('Warning', 'PasswordReset', 'Reconcile', `the password of role ${roleName} could not be recovered; it was reset`);
@@ -118,7 +123,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
           ctx.event('Warning', 'PasswordRepaired', 'Reconcile', `Secret ${secretName} had a stale password; it was replaced with the current one`);
         }
       }
-      const changed = await writeSecret(password, current);
+      const changed = await writeSecret(password, roleUpdatedAt, current);
       if (changed && !fresh) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `updated Secret ${secretName}${afterReset ? ' after the branch was reset from its parent' : ''}`);
       if (await deleteOldSecret(deps, namespace, r.status?.secretName, secretName, ctx.raw, signal)) {
         ctx.event('Normal', 'SecretRenamed', 'Reconcile', `moved the connection Secret from ${r.status?.secretName ?? ''} to ${secretName}`);

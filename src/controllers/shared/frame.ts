@@ -41,6 +41,13 @@ export interface SyncOutcome {
    * condition that is new gets one Event; every such pass logs at debug.
    */
   backoff?: boolean;
+  /**
+   * Work in Neon that this pass started and that Neon finishes on its own (the operations of a create): the
+   * object is reconciled again as soon as it settles, without a worker waiting for it. Until then the object
+   * shows this outcome. A failure (an operation that failed) is reported as a Warning Event; the next pass
+   * sees what Neon made of it.
+   */
+  wakeWhen?: Promise<unknown>;
 }
 
 /**
@@ -49,6 +56,17 @@ export interface SyncOutcome {
  */
 export function adoptingSoon(message: string): SyncOutcome {
   return { ready: { ok: false, reason: 'Adopting', message }, backoff: true };
+}
+
+/**
+ * Neon answered 409 to a create that `status.pendingCreate` announced: what exists was made before that call, by
+ * someone else, so the marker is dropped (the next pass adopts it as `Adopted`, never as created by the
+ * operator, so deletion keeps it unless `ownAdopted`), then as `adoptingSoon`. Lists the create was decided
+ * on may be up to the view's age old; a 409 is how a resource made outside meanwhile shows up.
+ */
+export async function adoptedAfterConflict(ctx: SyncContext, message: string): Promise<SyncOutcome> {
+  await ctx.saveStatus({ pendingCreate: undefined });
+  return adoptingSoon(message);
 }
 
 export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number; backoff?: boolean };
@@ -252,6 +270,7 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
         reason: outcome.ready.reason,
         message: outcome.ready.message,
       });
+      if (outcome.wakeWhen) return { requeueAfter: outcome.requeueAfterMs ?? deps.waitingRequeueMs, wakeWhen: reportFailure(outcome.wakeWhen) };
       if (outcome.backoff) return { ...(outcome.requeueAfterMs !== undefined ? { requeueAfter: outcome.requeueAfterMs } : {}), backoff: true };
       if (outcome.requeueAfterMs !== undefined) return { requeueAfter: outcome.requeueAfterMs };
       return;
@@ -279,6 +298,16 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       recordEvent('Warning', 'InvalidSpec', 'Delete', message);
       await write({}, notReady('InvalidSpec', message));
       return;
+    }
+
+    /** What a pass left running in Neon: a failure is told (Warning Event, warn log) when it comes. */
+    function reportFailure(work: Promise<unknown>): Promise<unknown> {
+      return work.catch((err: unknown) => {
+        if (rctx.signal.aborted) return;
+        const failure = classifyNeonFailure(err);
+        if (failure) recordEvent('Warning', failure.reason, 'Reconcile', failure.message);
+        else rctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'waiting for Neon failed');
+      });
     }
 
     async function namespaceTerminating(): Promise<boolean> {

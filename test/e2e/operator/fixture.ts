@@ -40,6 +40,7 @@ export function operatorConfig(namespace: string, emulatorUrl: string, overrides
     namespaces: [namespace],
     resyncPeriodMs: 10 * 60_000,
     resyncJitter: 0.1,
+    neonViewMaxAgeMs: 5 * 60_000,
     logLevel: 'warn',
     neonApiUrl: emulatorUrl,
     neonApiKey: API_KEY,

@@ -6,7 +6,9 @@
 // Neon's state in the emulator, not only the objects' conditions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anonymizationOf, anonymizationState } from '../../emulator/anonymized.ts';
+import { queryWithUri } from '../../emulator/compute/client.ts';
 import { restoresOf } from '../../emulator/restore.ts';
+import { computeAccess } from './logins.ts';
 import { coreResources, type KubeObject } from '../../../src/runtime/index.ts';
 import { FINALIZER } from '../../../src/controllers/index.ts';
 import { eventually, getSecretData, projectsInNeon, setUpSuite, typeOfKind, waitIdle, waitReady, type NeonObject, type Suite } from './fixture.ts';
@@ -48,7 +50,8 @@ describe('operator: pause, reset from parent, anonymized branches', () => {
   const callsFor = (id: string, from: number) => suite.emulator.requests.slice(from).filter((r) => r.path.includes(id));
 
   beforeAll(async () => {
-    suite = await setUpSuite('op-preview');
+    // A real Postgres behind every branch: the reset is checked in the data the app sees, not only in the API.
+    suite = await setUpSuite('op-preview', { postgres: true });
     await suite.startOperator();
     await create('NeonProject', 'demo', { name: 'preview-demo', deletionPolicy: 'Delete' });
     await create('NeonBranch', 'base', { projectRef: { name: 'demo' } });
@@ -118,8 +121,14 @@ describe('operator: pause, reset from parent, anonymized branches', () => {
     await eventually('owner rotated', async () => ((await get('NeonRole', 'owner'))?.status?.['passwordRotation'] ? true : undefined));
     const base = suite.emulator.state.findBranch(baseId);
     expect(neonBranch('pr')?.roles.get('neondb_owner')?.password).not.toBe(base?.roles.get('neondb_owner')?.password);
-    // New state on the parent, behind the operator's back: what the reset must bring.
+    // New state on the parent, behind the operator's back: what the reset must bring (a database in the API, a
+    // row in Postgres); and a table the preview's run wrote, which the reset must throw away.
     base?.databases.set('release_1', { ...suite.emulator.state.newDatabase('release_1', 'neondb_owner') });
+    const sql = async (secret: string, statement: string) => queryWithUri<{ v: string }>(computeAccess(suite), (await getSecretData(suite, secret))?.['uri'] ?? '', statement);
+    await suite.emulator.compute?.sync();
+    await suite.emulator.compute?.serverOf(baseId)?.query('neondb', 'CREATE TABLE marker (v text)', "INSERT INTO marker VALUES ('release-1')", 'GRANT SELECT ON marker TO PUBLIC');
+    await sql('owner-db', "CREATE TABLE scratch AS SELECT 'written by the previous commit' AS v");
+    expect(await sql('owner-db', 'SELECT v FROM scratch')).toEqual([{ v: 'written by the previous commit' }]);
 
     await annotate('NeonBranch', 'pr', { [RESET]: 'sha-1' });
     const reset = await eventually('NeonBranch pr reset sha-1', async () => {
@@ -148,6 +157,9 @@ describe('operator: pause, reset from parent, anonymized branches', () => {
       return appSecret?.['password'] === now?.roles.get('app')?.password && ownerSecret?.['password'] === now?.roles.get('neondb_owner')?.password ? true : undefined;
     });
     expect((await getSecretData(suite, 'owner-db'))?.['password']).toBe(base?.roles.get('neondb_owner')?.password);
+    // In Postgres, through the Secrets the app reads: the parent's row is there, the preview's table is gone.
+    expect(await sql('app-db', 'SELECT v FROM marker')).toEqual([{ v: 'release-1' }]);
+    expect(await sql('owner-db', "SELECT count(*)::text AS v FROM pg_tables WHERE tablename = 'scratch'")).toEqual([{ v: '0' }]);
     expect(await events('RecreatedAfterReset', 'app')).toHaveLength(1);
     expect(await events('PasswordRepaired', 'owner')).toEqual([]);
     expect(await events('DeletedOutside', 'app')).toEqual([]);
