@@ -2,6 +2,7 @@
 -- NeonDatabase): all five report the same Ready condition and observedGeneration, so one script serves them.
 -- Runs in Argo CD's Lua sandbox (no string library), so reasons are matched from an explicit list below; the
 -- suite test/argocd checks that every reason the operator writes is classified on purpose.
+--   Suspended    paused by the annotation neon-operator.dev/paused (condition Paused=True)
 --   Healthy      Ready=True for the current spec (observedGeneration = metadata.generation)
 --   Progressing  no status yet, Ready Unknown, a spec change not yet acted on, being deleted, or Ready=False
 --                while waiting for something that comes by itself (a parent, a Secret, Neon being busy)
@@ -25,6 +26,11 @@ local waiting = {
   RoleOwnsDatabases = true,
   -- A branch or compute deleted in Neon behind the operator's back: it is being created again.
   DeletedOutside = true,
+  -- A compute or database Neon is still creating.
+  Provisioning = true,
+  -- A branch being restored from its parent (reset-from-parent), or an anonymized branch being masked.
+  Resetting = true,
+  Anonymizing = true,
 }
 
 local hs = { status = "Progressing", message = "Waiting for the operator to reconcile" }
@@ -39,6 +45,17 @@ end
 
 local metadata = obj.metadata or {}
 local status = obj.status
+
+-- Paused by the annotation neon-operator.dev/paused: the operator does nothing for it until the annotation goes.
+if status ~= nil and status.conditions ~= nil then
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Paused" and condition.status == "True" then
+      hs.status = "Suspended"
+      hs.message = describe(condition)
+      return hs
+    end
+  end
+end
 
 if metadata.deletionTimestamp ~= nil then
   hs.message = "Being deleted: the operator is cleaning up in Neon"

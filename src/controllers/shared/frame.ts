@@ -1,9 +1,11 @@
-import { ResourceParseError, type RecordedApiKeyRef } from '../../api/index.ts';
+import { PAUSED_ANNOTATION, ResourceParseError, type RecordedApiKeyRef } from '../../api/index.ts';
 import {
   coreResources,
   ensureFinalizer,
+  findCondition,
   hasFinalizer,
   isBeingDeleted,
+  removeCondition,
   removeFinalizer,
   ReportedError,
   setCondition,
@@ -144,14 +146,19 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     const generation = raw.metadata?.generation;
 
     const status = (): StatusFields => ({ ...(raw?.status ?? {}) });
-    const write = async (fields: StatusFields, condition?: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>): Promise<void> => {
+    const write = async (
+      fields: StatusFields,
+      condition?: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
+      dropCondition?: string,
+    ): Promise<void> => {
       if (!raw) return;
       const current = status();
       delete current['observedGeneration'];
       const next: StatusFields = withoutUndefined({ ...current, ...fields });
-      if (condition) {
-        next['conditions'] = setCondition(current['conditions'] as Condition[] | undefined, condition, generation, clock.now());
-      }
+      let conditions = current['conditions'] as Condition[] | undefined;
+      if (dropCondition !== undefined) conditions = removeCondition(conditions, dropCondition);
+      if (condition) conditions = setCondition(conditions, condition, generation, clock.now());
+      if (conditions !== current['conditions']) next['conditions'] = conditions;
       const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal });
       raw = result.object;
     };
@@ -190,6 +197,25 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       rctx.log.debug({ reason }, message);
       if (isNew) recordEvent(type, reason, 'Reconcile', message);
     };
+
+    // Paused: no Neon call and no change but the Paused condition, whatever the object asks for, deletion
+    // included (the finalizer stays). Removing the annotation is a metadata change that wakes the object,
+    // and the pass after it continues where the operator left off.
+    const paused = findCondition(raw.status?.['conditions'] as Condition[] | undefined, 'Paused');
+    if (raw.metadata?.annotations?.[PAUSED_ANNOTATION] === 'true') {
+      const message = isBeingDeleted(raw)
+        ? `Paused by the annotation ${PAUSED_ANNOTATION}: the deletion waits and the Neon resource is left as it is; remove the annotation to let the deletion proceed`
+        : `Paused by the annotation ${PAUSED_ANNOTATION}: the operator makes no Neon call and no change for this object; remove the annotation to resume`;
+      if (paused?.status !== 'True' || paused.message !== message) {
+        recordEvent('Normal', 'Paused', 'Reconcile', message);
+        await write({}, { type: 'Paused', status: 'True', reason: 'Paused', message });
+      }
+      return;
+    }
+    if (paused) {
+      recordEvent('Normal', 'Resumed', 'Reconcile', `The annotation ${PAUSED_ANNOTATION} was removed: the operator manages this object again`);
+      await write({}, undefined, 'Paused');
+    }
 
     let obj: T;
     try {
