@@ -441,7 +441,7 @@ describe('NeonScheduler operation waits', () => {
     await clock.runUntil(() => answered === 6);
     await Promise.all(waits);
     expect(sentAt).toHaveLength(7);
-    // Six 100 ms operations, each waited for by its caller: the waits are answered by rounds at least 2 s
+    // Six 100 ms operations, each waited for by its caller: the waits are answered by rounds at least 5 s
     // (batchMs) apart, not one poll per operation.
     expect(polledAt.length - before).toBeLessThanOrEqual(2);
     s.close();

@@ -310,7 +310,7 @@ export class NeonScheduler {
       backoff: { baseMs: 250, capMs: 10_000 },
       ...options.retry,
     };
-    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, batchMs: 2_000, probe: true, pageSize: 50, maxPages: 4, ...options.operationPoll };
+    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, batchMs: 5_000, probe: true, pageSize: 50, maxPages: 4, ...options.operationPoll };
     // Past the expected end the operation is nearly done: look again soon, never later than an unknown one.
     this.#poll = { ...poll, overdueMs: options.operationPoll?.overdueMs ?? Math.min(100, poll.initialMs) };
     this.#budgetTuning = { slowdownFactor: options.slowdownFactor, recoveryMs: options.recoveryMs, rampUpMs: options.rampUpMs };
