@@ -3,6 +3,7 @@
 -- serves them. Ready says the Neon resource can be used; Synced says the last reconcile applied the spec.
 -- Runs in Argo CD's Lua sandbox (no string library), so reasons are matched from an explicit list below; the
 -- suite test/argocd checks that every reason the operator writes is classified on purpose.
+--   Suspended    paused by the annotation neon-operator.dev/paused (condition Paused=True)
 --   Healthy      Ready=True for the current spec (observedGeneration = metadata.generation), also when
 --                Synced=False (a refused change to a working resource: the message says what was refused)
 --   Progressing  no status yet, Ready Unknown, a spec change not yet acted on, being deleted, or Ready=False
@@ -22,14 +23,17 @@ local waiting = {
   DatabaseNotReady = true,
   ApiKeySecretNotFound = true,
   Adopting = true,
-  -- Created in Neon, its operations still running.
-  Provisioning = true,
   NeonUnavailable = true,
   NeonOutcomeUnknown = true,
   BranchHasChildren = true,
   RoleOwnsDatabases = true,
   -- A branch or compute deleted in Neon behind the operator's back: it is being created again.
   DeletedOutside = true,
+  -- A compute or database Neon is still creating.
+  Provisioning = true,
+  -- A branch being restored from its parent (reset-from-parent), or an anonymized branch being masked.
+  Resetting = true,
+  Anonymizing = true,
 }
 
 local hs = { status = "Progressing", message = "Waiting for the operator to reconcile" }
@@ -44,6 +48,17 @@ end
 
 local metadata = obj.metadata or {}
 local status = obj.status
+
+-- Paused by the annotation neon-operator.dev/paused: the operator does nothing for it until the annotation goes.
+if status ~= nil and status.conditions ~= nil then
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Paused" and condition.status == "True" then
+      hs.status = "Suspended"
+      hs.message = describe(condition)
+      return hs
+    end
+  end
+end
 
 if metadata.deletionTimestamp ~= nil then
   hs.message = "Being deleted: the operator is cleaning up in Neon"

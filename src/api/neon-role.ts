@@ -81,6 +81,11 @@ export const neonRoleStatusSchema = z
       })
       .optional()
       .describe('The last password rotation requested through the annotation.'),
+    branchReset: z
+      .string()
+      .max(1024)
+      .optional()
+      .describe("The reset of the branch (its NeonBranch's status.reset.request) after which the role and its Secret were last checked."),
   })
   .describe('Observed state of the Postgres role and its Secret.');
 export type NeonRoleStatus = z.output<typeof neonRoleStatusSchema>;

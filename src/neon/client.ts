@@ -22,6 +22,7 @@ import { ProjectView, type ViewBranch } from './project-view.ts';
 import { registerSecret } from './redact.ts';
 import type { CallKind, NeonScheduler, OperationsSource } from './scheduler.ts';
 import {
+  AnonymizedBranchStatus,
   BranchesListResponse,
   BranchOperationsResponse,
   BranchWithAnnotationResponse,
@@ -34,6 +35,7 @@ import {
   EndpointOperationsResponse,
   EndpointResponse,
   EndpointsListResponse,
+  MaskingRulesResponse,
   OperationResponse,
   OperationsListResponse,
   ProjectOperationsResponse,
@@ -48,6 +50,7 @@ import {
   type Database,
   type Endpoint,
   type EndpointType,
+  type MaskingRule,
   type Operation,
   type Project,
   type ProjectListItem,
@@ -426,6 +429,48 @@ export class NeonClient implements OperationsSource {
       o,
       () => this.#view?.removeBranch(projectId, branchId),
     );
+  }
+
+  // ---- anonymized branches (Beta in Neon's spec) ------------------------------------------------------
+
+  /** Creates an anonymized branch (`branch_anonymized`) with its masking rules; `start` starts anonymization once it exists. */
+  createAnonymizedBranch(
+    projectId: string,
+    input: BranchCreateInput & { maskingRules: MaskingRule[]; start: boolean },
+    o?: CallOptions,
+  ): Promise<z.infer<typeof CreatedBranchResponse>> {
+    const branchCreate: Record<string, unknown> = {};
+    if (input.branch) branchCreate['branch'] = input.branch;
+    if (input.endpoints) branchCreate['endpoints'] = input.endpoints;
+    const body: Record<string, unknown> = { branch_create: branchCreate, masking_rules: input.maskingRules, start_anonymization: input.start };
+    if (input.annotations) body['annotation_value'] = input.annotations;
+    return this.#mutate(
+      { method: 'POST', route: `${P}/branch_anonymized`, params: { project_id: projectId }, body, schema: CreatedBranchResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  getAnonymizedStatus(projectId: string, branchId: string, o?: CallOptions): Promise<AnonymizedBranchStatus> {
+    return this.#read({ method: 'GET', route: `${BR}/anonymized_status`, params: { project_id: projectId, branch_id: branchId }, schema: AnonymizedBranchStatus, projectId }, o);
+  }
+
+  async getMaskingRules(projectId: string, branchId: string, o?: CallOptions): Promise<MaskingRule[]> {
+    const v = await this.#read({ method: 'GET', route: `${BR}/masking_rules`, params: { project_id: projectId, branch_id: branchId }, schema: MaskingRulesResponse, projectId }, o);
+    return v.masking_rules;
+  }
+
+  /** Replaces every masking rule of an anonymized branch. */
+  async updateMaskingRules(projectId: string, branchId: string, rules: MaskingRule[], o?: CallOptions): Promise<MaskingRule[]> {
+    const v = await this.#mutate(
+      { method: 'PATCH', route: `${BR}/masking_rules`, params: { project_id: projectId, branch_id: branchId }, body: { masking_rules: rules }, schema: MaskingRulesResponse, projectId },
+      o,
+    );
+    return v.masking_rules;
+  }
+
+  /** Starts anonymization (Neon accepts it in the initialized, error or anonymized state). */
+  startAnonymization(projectId: string, branchId: string, o?: CallOptions): Promise<AnonymizedBranchStatus> {
+    return this.#mutate({ method: 'POST', route: `${BR}/anonymize`, params: { project_id: projectId, branch_id: branchId }, schema: AnonymizedBranchStatus, projectId }, o);
   }
 
   restoreBranch(projectId: string, branchId: string, input: BranchRestoreInput, o?: CallOptions): Promise<BranchOperationsResponse> {

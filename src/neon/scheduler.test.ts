@@ -402,6 +402,29 @@ describe('NeonScheduler operation waits', () => {
     s.close();
   });
 
+  it("a wait is answered when its own operations end, while later mutations keep the project busy", async () => {
+    const clock = new VirtualClock();
+    const { s, sentAt, mutate } = projectOn(clock);
+    let learned = false;
+    const first = mutate('op-0', 1_000)
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-0'])) // learns 1 s
+      .then(() => (learned = true));
+    await clock.runUntil(() => learned);
+    await first;
+    let answeredAt: number | undefined;
+    const waited = mutate('op-1', 1_000)
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-1']))
+      .then(() => (answeredAt = clock.now()));
+    const later = [2, 3, 4, 5].map((i) => mutate(`op-${i}`, 1_000));
+    await clock.runUntil(() => sentAt.length === 6);
+    await Promise.all([waited, ...later]);
+    // op-1 ends 1 s after it was sent: its caller hears it then (or at the next batch), not after op-5.
+    expect(answeredAt).toBeDefined();
+    expect((answeredAt as number) - (sentAt[1] as number)).toBeLessThanOrEqual(2_000);
+    expect(answeredAt as number).toBeLessThan(sentAt[5] as number);
+    s.close();
+  });
+
   it('waits whose operations have ended are answered together, one poll round per batch', async () => {
     const clock = new VirtualClock();
     const { s, polledAt, sentAt, mutate } = projectOn(clock);
@@ -418,7 +441,7 @@ describe('NeonScheduler operation waits', () => {
     await clock.runUntil(() => answered === 6);
     await Promise.all(waits);
     expect(sentAt).toHaveLength(7);
-    // Six 100 ms operations, each waited for by its caller: the waits are answered by rounds at least 2 s
+    // Six 100 ms operations, each waited for by its caller: the waits are answered by rounds at least 5 s
     // (batchMs) apart, not one poll per operation.
     expect(polledAt.length - before).toBeLessThanOrEqual(2);
     s.close();

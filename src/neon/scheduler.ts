@@ -310,7 +310,7 @@ export class NeonScheduler {
       backoff: { baseMs: 250, capMs: 10_000 },
       ...options.retry,
     };
-    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, batchMs: 2_000, probe: true, pageSize: 50, maxPages: 4, ...options.operationPoll };
+    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, batchMs: 5_000, probe: true, pageSize: 50, maxPages: 4, ...options.operationPoll };
     // Past the expected end the operation is nearly done: look again soon, never later than an unknown one.
     this.#poll = { ...poll, overdueMs: options.operationPoll?.overdueMs ?? Math.min(100, poll.initialMs) };
     this.#budgetTuning = { slowdownFactor: options.slowdownFactor, recoveryMs: options.recoveryMs, rampUpMs: options.rampUpMs };
@@ -807,20 +807,47 @@ export class NeonScheduler {
    */
   #expectedIdleAt(lane: ProjectLane): number | undefined {
     if (lane.drainNeeded) return undefined;
+    const ends = this.#pendingEnds(lane);
+    if (ends === undefined) return undefined;
+    // The first waiter whose operations should have ended sets the round: a project that keeps getting new
+    // operations (each mutation probing the end of the last) must not hold back the waits of earlier ones.
+    let first = Number.POSITIVE_INFINITY;
     for (const w of lane.opWaiters) {
-      if (w.kind === 'ops' && [...w.ids].some((id) => !lane.pendingOps.has(id) && !lane.endedOps.has(id))) return undefined;
+      let end = Number.NEGATIVE_INFINITY;
+      if (w.kind === 'idle') {
+        for (const at of ends.values()) end = Math.max(end, at);
+      } else {
+        for (const id of w.ids) {
+          if (lane.endedOps.has(id)) continue;
+          const at = ends.get(id);
+          if (at === undefined) return undefined; // an operation this process did not see start
+          end = Math.max(end, at);
+        }
+      }
+      first = Math.min(first, end);
     }
-    return this.#pendingEndAt(lane);
+    return first;
   }
 
-  /** When the lane's pending operations should have ended, from their actions' learned durations. */
-  #pendingEndAt(lane: ProjectLane): number | undefined {
+  /** When each of the lane's pending operations should end: Neon runs them one after another. */
+  #pendingEnds(lane: ProjectLane): Map<string, number> | undefined {
+    const ends = new Map<string, number>();
     let end = Number.NEGATIVE_INFINITY;
-    for (const op of lane.pendingOps.values()) {
+    for (const [id, op] of lane.pendingOps) {
       const expectedMs = this.#operationDurations.get(op.action);
       if (expectedMs === undefined) return undefined;
       end = Math.max(end, op.seenAt) + Math.max(0, expectedMs - op.elapsedMs);
+      ends.set(id, end);
     }
+    return ends;
+  }
+
+  /** When the lane's pending operations should all have ended, from their actions' learned durations. */
+  #pendingEndAt(lane: ProjectLane): number | undefined {
+    const ends = this.#pendingEnds(lane);
+    if (ends === undefined) return undefined;
+    let end = Number.NEGATIVE_INFINITY;
+    for (const at of ends.values()) end = Math.max(end, at);
     return end;
   }
 

@@ -103,7 +103,12 @@ const FLAGS = {
       '(a namespace may end with *, * alone means any; the project ID may be *). Default: none; a namespace reaches only ' +
       'the projects its NeonProjects created, or any project of an account it names with apiKeySecretRef.',
   },
-  concurrency: { flag: 'concurrency', env: 'CONCURRENCY', default: '4', help: 'Objects of one kind reconciled at once.' },
+  concurrency: {
+    flag: 'concurrency',
+    env: 'CONCURRENCY',
+    default: '16',
+    help: 'Objects of one kind reconciled at once. A pass that waits for its project (Neon runs one change at a time per project) holds one, so allow a few per project.',
+  },
   leaderElect: { flag: 'leader-elect', env: 'LEADER_ELECT', default: 'false', boolean: true, help: 'Run controllers only while holding a Lease (for several replicas).' },
   leaderElectionNamespace: {
     flag: 'leader-election-namespace',

@@ -114,11 +114,13 @@ export interface BranchRecord {
 
 /**
  * A restore the API applied: `branchId` now holds `sourceId`'s data. A branch kept under
- * `preserve_under_name` is a new child of `branchId`, so it starts from the data before the restore.
+ * `preserve_under_name` (`preservedId`) takes the branch's old place in the tree (it becomes its parent) and
+ * starts from the data before the restore.
  */
 export interface RestoreEvent {
   branchId: string;
   sourceId: string;
+  preservedId?: string;
 }
 
 export interface ProjectRecord {

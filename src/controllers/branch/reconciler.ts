@@ -13,6 +13,8 @@ import { announceFound, keepsResource } from '../shared/ownership.ts';
 import { annotatedId, annotatedOrigin, BRANCH_ID_ANNOTATION, branchIdentity, identityNotFound } from '../shared/identity.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 import { assertNoParentCycle } from './parent-chain.ts';
+import { resetAnsweredByCreation, resetFromParent } from './reset.ts';
+import { ANONYMIZING_RECHECK_MS, createBranchFor, syncAnonymization } from './anonymization.ts';
 
 /** How often a branch waiting for its child branches to go is looked at again. */
 const CHILDREN_RECHECK_MS = 5_000;
@@ -73,7 +75,8 @@ function statusOf(projectId: string, branch: Branch) {
 /**
  * NeonBranch: adopt (by UID annotation, then name) or create stamped with the object's UID, so a crash
  * between the create call and the status write can never produce a second branch; repair name,
- * protection and expiry drift; recreate a branch deleted outside the operator.
+ * protection and expiry drift; recreate a branch deleted outside the operator; reset it from its parent when
+ * the reset-from-parent annotation has a new value (reset.ts).
  */
 export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranch> {
   return {
@@ -123,12 +126,15 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       }
       if (!branch) {
         const uid = b.metadata.uid ?? '';
-        const compute = computeToCarry(deps, b);
+        // An anonymized branch gets its compute only once its data is masked (the NeonEndpoint waits for Ready).
+        const compute = b.spec.anonymization ? undefined : computeToCarry(deps, b);
         const annotations = { [BRANCH_OWNER_ANNOTATION]: uid, ...(compute ? { [BRANCH_COMPUTE_FOR_ANNOTATION]: compute.metadata.uid ?? '' } : {}) };
         let created;
         try {
-          created = await client.createBranch(
+          created = await createBranchFor(
+            client,
             projectId,
+            b.spec,
             { ...branchCreateInput(b.spec, name, parentId, annotations), ...(compute ? { endpoints: [branchEndpointInput(compute.spec)] } : {}) },
             o,
           );
@@ -137,7 +143,8 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           if (err instanceof ConflictError) return adoptingSoon(`a Neon branch named ${name} already exists; adopting it`);
           throw err;
         }
-        await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created' });
+        // A reset asked for already is answered by the creation: the new branch is the parent's latest state.
+        await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created', ...resetAnsweredByCreation(deps, b, parentId ?? branches.find((x) => x.default)?.id) });
         const carried = created.endpoints.find((x) => x.type === 'read_write');
         ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}${compute && carried ? ` with compute ${carried.id} for NeonEndpoint ${compute.metadata.name}` : ''}`);
         // Neon finishes the branch on its own: the next pass, when its operations have ended, finds it ready
@@ -154,6 +161,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           branch = answer.branch;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon branch ${branch.id}: ${Object.keys(update).join(', ')}`);
         }
+        branch = await resetFromParent(deps, b, ctx, { client, projectId, branch, parentId, branches });
       }
       const status = statusOf(projectId, branch);
       if (branch.current_state !== 'ready') {
@@ -163,6 +171,17 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           requeueAfterMs: 2_000,
           backoff: true,
         };
+      }
+      if (b.spec.anonymization) {
+        const masked = await syncAnonymization(client, projectId, branch, b.spec.anonymization, ctx);
+        if (masked.notReady) {
+          return {
+            status: { ...status, ...masked.status },
+            ready: masked.notReady,
+            ...(masked.backoff ? { requeueAfterMs: ANONYMIZING_RECHECK_MS, backoff: true } : {}),
+          };
+        }
+        return { status: { ...status, ...masked.status }, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready and its data is masked` } };
       }
       return { status, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready` } };
     },

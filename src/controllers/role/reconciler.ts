@@ -63,9 +63,13 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       let roleUpdatedAt = existing?.updated_at;
       const rotateRequest = r.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
       let rotation = r.status?.passwordRotation;
+      // The branch was reset from its parent since the last pass: roles, passwords and data are the parent's now.
+      const afterReset = target.reset !== undefined && target.reset !== r.status?.branchReset;
 
       if (!exists) {
-        if (r.status?.roleName === roleName && r.status.branchId === branchId) {
+        if (afterReset) {
+          ctx.event('Normal', 'RecreatedAfterReset', 'Reconcile', `the branch was reset from its parent, which has no role ${roleName}; creating it again with a new password`);
+        } else if (r.status?.roleName === roleName && r.status.branchId === branchId) {
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', `role ${roleName} was deleted outside the operator; creating it again with a new password`);
         }
         let created;
@@ -103,16 +107,20 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const current = await readSecret(deps, namespace, secretName, signal);
       let password = fresh;
       if (password === undefined) {
-        const answer = await validPassword(client, at, secretValue(current, 'password'), signal, { secret: current, roleUpdatedAt });
+        // After a reset the Secret's password is the one from before it: never trusted, even when Neon does not
+        // store passwords (then the password is reset).
+        const answer = await validPassword(client, at, afterReset ? undefined : secretValue(current, 'password'), signal, { secret: current, roleUpdatedAt });
         password = answer.password;
         if (answer.roleUpdatedAt) roleUpdatedAt = answer.roleUpdatedAt;
-        if (answer.source === 'reset') ctx.event('Warning', 'PasswordReset', 'Reconcile', `the password of role ${roleName} could not be recovered; it was reset`);
-        if (answer.source === 'revealed' && secretValue(current, 'password') !== undefined) {
+        if (afterReset) {
+          // A changed password is expected here: the Secret follows it (SecretUpdated below), no warning.
+        } else if (answer.source === 'reset') ctx.event('Warning', 'PasswordReset', 'Reconcile', `the password of role ${roleName} could not be recovered; it was reset`);
+        else if (answer.source === 'revealed' && secretValue(current, 'password') !== undefined) {
           ctx.event('Warning', 'PasswordRepaired', 'Reconcile', `Secret ${secretName} had a stale password; it was replaced with the current one`);
         }
       }
       const changed = await writeSecret(password, roleUpdatedAt, current);
-      if (changed && !fresh) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `updated Secret ${secretName}`);
+      if (changed && !fresh) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `updated Secret ${secretName}${afterReset ? ' after the branch was reset from its parent' : ''}`);
       if (await deleteOldSecret(deps, namespace, r.status?.secretName, secretName, ctx.raw, signal)) {
         ctx.event('Normal', 'SecretRenamed', 'Reconcile', `moved the connection Secret from ${r.status?.secretName ?? ''} to ${secretName}`);
       }
@@ -125,6 +133,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         databaseName: database.name,
         secretName,
         passwordRotation: rotation,
+        branchReset: target.reset,
       };
       if (!database.ready) {
         return {

@@ -12,6 +12,7 @@ import { BlockedError } from './blocked.ts';
 import { adoptingSoon, frameReconciler, type KindReconciler, type SyncOutcome } from './frame.ts';
 import { branchIdentity } from './identity.ts';
 import { FINALIZER, resourceTypes } from './kinds.ts';
+import { PAUSED_ANNOTATION } from '../../api/index.ts';
 import type { NeonAccounts } from './neon-accounts.ts';
 import { NotReadyError } from './not-ready.ts';
 
@@ -56,7 +57,7 @@ function setUp(object: Obj) {
     waitingRequeueMs: 30_000,
     allowedProjects: [],
   };
-  return { transport, deps, current: () => current };
+  return { transport, deps, current: () => current, edit: (f: (o: Obj) => Obj) => { current = f(current); } };
 }
 
 function kindThat(sync: () => Promise<SyncOutcome>, finalize: () => Promise<{ done: true }> = async () => ({ done: true })): KindReconciler<Obj> {
@@ -348,5 +349,73 @@ describe('reconcile frame', () => {
     expect(err).toBeInstanceOf(KubeApiError);
     expect((err as KubeApiError).statusCode).toBe(409);
     expect(created).toBe(false);
+  });
+
+  describe(`paused (${PAUSED_ANNOTATION}: "true")`, () => {
+    const paused = (o: Obj): Obj => ({ ...o, metadata: { ...o.metadata, annotations: { [PAUSED_ANNOTATION]: 'true' } } });
+    const resumed = (o: Obj): Obj => ({ ...o, metadata: { ...o.metadata, annotations: {} } });
+    const eventsOf = async (t: FakeTransport) => {
+      await new Promise((r) => setTimeout(r, 10));
+      return events(t).map((e) => e.body as { type?: string; reason?: string; note?: string });
+    };
+    const condition = (o: Obj) => (o.status?.['conditions'] as Array<Record<string, unknown>> | undefined)?.find((c) => c['type'] === 'Paused');
+
+    it('makes no call of the kind and no change but the Paused condition (no finalizer either), once; resumes where it left off', async () => {
+      let synced = 0;
+      const kind = kindThat(async () => {
+        synced++;
+        return { status: { branchId: 'br-1' }, ready: { ok: true, reason: 'Ready', message: 'ok' } };
+      });
+      const { deps, current, transport, edit } = setUp(paused(base));
+      await frameReconciler(kind, deps)(key, ctx());
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(synced).toBe(0);
+      expect(current().metadata?.finalizers).toBeUndefined();
+      expect(condition(current())).toMatchObject({ status: 'True', reason: 'Paused' });
+      expect(String(condition(current())?.['message'])).toContain('remove the annotation to resume');
+      expect(current().status?.['branchId']).toBeUndefined();
+      expect(transport.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+      expect((await eventsOf(transport)).map((e) => e.reason)).toEqual(['Paused']);
+
+      edit(resumed);
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(synced).toBe(1);
+      expect(condition(current())).toBeUndefined();
+      expect(current().metadata?.finalizers).toEqual([FINALIZER]);
+      expect(ready(current())).toMatchObject({ status: 'True' });
+      expect((await eventsOf(transport)).map((e) => e.reason)).toEqual(['Paused', 'Resumed']);
+    });
+
+    it('a paused object being deleted keeps its finalizer and says the deletion waits; the deletion proceeds when resumed', async () => {
+      let finalized = 0;
+      const kind = kindThat(
+        async () => ({ ready: { ok: true, reason: 'Ready', message: 'ok' } }),
+        async () => {
+          finalized++;
+          return { done: true };
+        },
+      );
+      const deleting: Obj = { ...base, metadata: { ...base.metadata, finalizers: [FINALIZER], deletionTimestamp: '2026-01-01T00:00:00Z' } };
+      const { deps, current, edit } = setUp(paused(deleting));
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(finalized).toBe(0);
+      expect(current().metadata?.finalizers).toEqual([FINALIZER]);
+      expect(String(condition(current())?.['message'])).toContain('the deletion waits');
+      edit(resumed);
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(finalized).toBe(1);
+      expect(current().metadata?.finalizers).toEqual([]);
+    });
+
+    it('only the value "true" pauses', async () => {
+      let synced = 0;
+      const kind = kindThat(async () => {
+        synced++;
+        return { ready: { ok: true, reason: 'Ready', message: 'ok' } };
+      });
+      const { deps } = setUp({ ...base, metadata: { ...base.metadata, annotations: { [PAUSED_ANNOTATION]: 'false' } } });
+      await frameReconciler(kind, deps)(key, ctx());
+      expect(synced).toBe(1);
+    });
   });
 });

@@ -1,13 +1,14 @@
-import { ResourceParseError, type PendingCreate, type RecordedApiKeyRef } from '../../api/index.ts';
+import { PAUSED_ANNOTATION, ResourceParseError, type PendingCreate, type RecordedApiKeyRef } from '../../api/index.ts';
 import {
   coreResources,
   ensureFinalizer,
-  hasFinalizer,
   findCondition,
+  hasFinalizer,
   isBeingDeleted,
   READY,
   reconcileError,
   reconcileSuccess,
+  removeCondition,
   removeFinalizer,
   ReportedError,
   setConditions,
@@ -176,14 +177,15 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     const write = async (fields: StatusFields, ...conditions: ConditionUpdate[]): Promise<void> => {
       await writeWith({}, fields, ...conditions);
     };
-    const writeWith = async (options: { precondition?: boolean }, fields: StatusFields, ...conditions: ConditionUpdate[]): Promise<void> => {
+    const writeWith = async (options: { precondition?: boolean; drop?: string }, fields: StatusFields, ...updates: ConditionUpdate[]): Promise<void> => {
       if (!raw) return;
       const current = status();
       delete current['observedGeneration'];
       const next: StatusFields = withoutUndefined({ ...current, ...fields });
-      if (conditions.length > 0) {
-        next['conditions'] = setConditions(current['conditions'] as Condition[] | undefined, conditions, generation, clock.now());
-      }
+      let conditions = current['conditions'] as Condition[] | undefined;
+      if (options.drop !== undefined) conditions = removeCondition(conditions, options.drop);
+      if (updates.length > 0) conditions = setConditions(conditions, updates, generation, clock.now());
+      if (conditions !== current['conditions']) next['conditions'] = conditions;
       const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal, preconditionOnResourceVersion: options.precondition ?? false });
       raw = result.object;
       await annotateIdentity(fields);
@@ -230,6 +232,25 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       rctx.log.debug({ reason }, message);
       if (isNew) recordEvent(type, reason, 'Reconcile', message);
     };
+
+    // Paused: no Neon call and no change but the Paused condition, whatever the object asks for, deletion
+    // included (the finalizer stays). Removing the annotation is a metadata change that wakes the object,
+    // and the pass after it continues where the operator left off.
+    const paused = findCondition(raw.status?.['conditions'] as Condition[] | undefined, 'Paused');
+    if (raw.metadata?.annotations?.[PAUSED_ANNOTATION] === 'true') {
+      const message = isBeingDeleted(raw)
+        ? `Paused by the annotation ${PAUSED_ANNOTATION}: the deletion waits and the Neon resource is left as it is; remove the annotation to let the deletion proceed`
+        : `Paused by the annotation ${PAUSED_ANNOTATION}: the operator makes no Neon call and no change for this object; remove the annotation to resume`;
+      if (paused?.status !== 'True' || paused.message !== message) {
+        recordEvent('Normal', 'Paused', 'Reconcile', message);
+        await write({}, { type: 'Paused', status: 'True', reason: 'Paused', message });
+      }
+      return;
+    }
+    if (paused) {
+      recordEvent('Normal', 'Resumed', 'Reconcile', `The annotation ${PAUSED_ANNOTATION} was removed: the operator manages this object again`);
+      await writeWith({ drop: 'Paused' }, {});
+    }
 
     let obj: T;
     try {

@@ -190,6 +190,12 @@ export class ComputeDataPlane {
 
   private async syncOnce(): Promise<void> {
     const restores = this.restores.splice(0);
+    // A preserved branch starts from the data of the restored branch before the restore (not from its parent).
+    for (const r of restores) {
+      const preserved = r.preservedId !== undefined ? this.state.findBranch(r.preservedId) : undefined;
+      const before = this.servers.get(r.branchId);
+      if (preserved && before && !this.servers.has(preserved.id)) await this.createServer(preserved, before);
+    }
     const branches = [...this.state.projects.values()].flatMap((p) => [...p.branches.values()]);
     // Creation order: a parent is always served before its children copy it.
     for (const branch of branches) {
@@ -206,12 +212,15 @@ export class ComputeDataPlane {
     }
   }
 
-  /** A branch's server: a copy of its parent's data (the parent is stopped for the copy), else an empty one. */
-  private async createServer(branch: BranchRecord): Promise<BranchServer> {
+  /**
+   * A branch's server: a copy of `from`'s data, by default its parent's (the source is stopped for the copy),
+   * else an empty one.
+   */
+  private async createServer(branch: BranchRecord, from?: BranchServer): Promise<BranchServer> {
     const n = ++this.serial;
     const dir = makeServerDir(this.install, join(this.root, 'b', String(n)));
     const cluster = new PostgresCluster(this.install, join(dir, 'data'), join(this.root, 's', String(n)));
-    const parent = branch.parentId !== undefined ? this.servers.get(branch.parentId) : undefined;
+    const parent = from ?? (branch.parentId !== undefined ? this.servers.get(branch.parentId) : undefined);
     let applied: Applied;
     if (parent) {
       await parent.cluster.stop();
