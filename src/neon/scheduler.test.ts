@@ -330,15 +330,16 @@ describe('NeonScheduler under 429s', () => {
 
 /** A project whose operations run for the given times on a virtual clock; records when it is polled. */
 function projectOn(clock: VirtualClock) {
-  const runs = new Map<string, { start: number; end: number }>();
+  const runs = new Map<string, { start: number; end: number; action?: string }>();
   const polledAt: number[] = [];
   const source: OperationsSource = {
     listOperations: async () => {
       polledAt.push(clock.now());
       return {
-        operations: [...runs].map(([id, { start, end }]) => ({
-          ...op(id, clock.now() >= end ? 'finished' : 'running'),
-          total_duration_ms: Math.min(clock.now(), end) - start,
+        operations: [...runs].map(([id, { start, end, action }]) => ({
+          ...op(id, clock.now() >= end ? 'finished' : clock.now() >= start ? 'running' : 'scheduling'),
+          ...(action ? { action } : {}),
+          total_duration_ms: Math.max(0, Math.min(clock.now(), end) - start),
         })),
       };
     },
@@ -352,7 +353,7 @@ function projectOn(clock: VirtualClock) {
    * A mutation of the project that starts operation `id`, running `durationMs` from when it is sent; like Neon,
    * the project refuses it with 423 while an operation runs.
    */
-  const mutate = (id: string, durationMs: number) =>
+  const mutate = (id: string, durationMs: number, then?: { id: string; durationMs: number }) =>
     call(
       s,
       'p1',
@@ -364,8 +365,10 @@ function projectOn(clock: VirtualClock) {
         }
         sentAt.push(clock.now());
         runs.set(id, { start: clock.now(), end: clock.now() + durationMs });
+        // A second operation queued behind the first, as Neon runs a project's operations one after another.
+        if (then) runs.set(then.id, { start: clock.now() + durationMs, end: clock.now() + durationMs + then.durationMs, action: 'start_compute' });
       },
-      [op(id, 'running')],
+      [op(id, 'running'), ...(then ? [{ ...op(then.id, 'scheduling'), action: 'start_compute' }] : [])],
     );
   return { s, runs, polledAt, sentAt, lockedAt, mutate };
 }
@@ -422,6 +425,33 @@ describe('NeonScheduler operation waits', () => {
     expect(answeredAt).toBeDefined();
     expect((answeredAt as number) - (sentAt[1] as number)).toBeLessThanOrEqual(2_000);
     expect(answeredAt as number).toBeLessThan(sentAt[5] as number);
+    s.close();
+  });
+
+  it('an operation queued behind one a poll saw end is timed from what that poll saw, so the next mutation is not early', async () => {
+    const clock = new VirtualClock();
+    const { s, sentAt, lockedAt, runs, mutate } = projectOn(clock);
+    // Learn both actions' durations (the ids share the action of op()), then a mutation starting two operations.
+    let learned = false;
+    const first = mutate('a-0', 100, { id: 'b-0', durationMs: 1_000 })
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-0', 'b-0']))
+      .then(() => (learned = true));
+    await clock.runUntil(() => learned);
+    await first;
+    // Later, so the next poll round is not held back by the batch window of the last one.
+    clock.t += 10_000;
+    let waited = false;
+    const second = mutate('a-1', 100, { id: 'b-1', durationMs: 1_000 })
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-1'])) // a poll sees a-1 end while b-1 runs
+      .then(() => (waited = true));
+    const third = mutate('a-2', 100);
+    // Other work wakes the scheduler in between (here a read of another project), so the held mutation is
+    // looked at again before b-1 ends.
+    const other = clock.sleep(1_050).then(() => call(s, 'p2', 'read', async () => undefined));
+    await clock.runUntil(() => waited && sentAt.length === 3);
+    await Promise.all([second, third, other]);
+    expect(lockedAt).toEqual([]);
+    expect(sentAt[2]).toBeGreaterThanOrEqual(runs.get('b-1')?.end as number);
     s.close();
   });
 

@@ -193,7 +193,7 @@ type OpWaiter =
 /** An operation a mutation started, as far as its answer told. */
 interface PendingOperation {
   action: string;
-  /** When the answer arrived, and how long the operation had already run then. */
+  /** When the answer (or the last poll that saw it in flight) arrived, and how long it had already run then. */
   seenAt: number;
   elapsedMs: number;
 }
@@ -916,8 +916,16 @@ export class NeonScheduler {
     }
     this.#emit({ type: 'operations-poll', account: lane.account, projectId, waiters: waiters.length, pages });
     // Whatever a round learns also clears the lane's own bookkeeping (an explicit wait spares the gate a poll).
+    const polledAt = this.#clock.now();
     for (const op of seen.values()) {
-      if (inFlightStatuses.has(op.status) || !(lane.pendingOps.has(op.id) || lane.endedOps.has(op.id))) continue;
+      const pending = lane.pendingOps.get(op.id);
+      if (pending && inFlightStatuses.has(op.status)) {
+        // Its progress as of now: once the operations before it are gone from the lane, this is what times it.
+        pending.seenAt = polledAt;
+        pending.elapsedMs = op.total_duration_ms;
+        continue;
+      }
+      if (inFlightStatuses.has(op.status) || !(pending || lane.endedOps.has(op.id))) continue;
       lane.pendingOps.delete(op.id);
       lane.endedOps.delete(op.id);
       if (successStatuses.has(op.status)) this.#learnDuration(op);
