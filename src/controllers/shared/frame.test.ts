@@ -72,6 +72,25 @@ const synced = (o: Obj) => (o.status?.['conditions'] as Array<Record<string, unk
 const events = (t: FakeTransport) => t.requests.filter((r) => r.method === 'POST' && r.path.includes('/events'));
 
 describe('reconcile frame', () => {
+  it('hands back work Neon finishes on its own: the object is woken when it ends, and a failure is a Warning Event', async () => {
+    const { deps, current, transport } = setUp(base);
+    let fail: (e: unknown) => void = () => {};
+    const operations = new Promise<unknown>((_, reject) => (fail = reject));
+    const result = await frameReconciler(
+      kindThat(async () => ({ status: { branchId: 'br-1' }, ready: { ok: false, reason: 'BranchNotReady', message: 'being created' }, wakeWhen: operations })),
+      deps,
+    )(key, ctx());
+    expect(ready(current())).toMatchObject({ status: 'False', reason: 'BranchNotReady' });
+    // A safety requeue, and the wait itself: the worker is free while Neon runs the operations.
+    expect(result).toMatchObject({ requeueAfter: deps.waitingRequeueMs });
+    const wake = (result as { wakeWhen?: Promise<unknown> }).wakeWhen;
+    expect(wake).toBeInstanceOf(Promise);
+    const before = events(transport).length;
+    fail(new InvalidRequestError({ status: 400, code: '', neonMessage: 'operation failed', requestId: 'r', method: 'GET', route: '/x', mayHaveApplied: false }));
+    await expect(wake).resolves.toBeUndefined();
+    await vi.waitFor(() => expect(events(transport).length).toBe(before + 1));
+  });
+
   it('adds the finalizer, then writes status and Ready=True with observedGeneration', async () => {
     const { deps, current } = setUp(base);
     const result = await frameReconciler(kindThat(async () => ({ status: { branchId: 'br-1' }, ready: { ok: true, reason: 'Ready', message: 'ok' } })), deps)(key, ctx());
