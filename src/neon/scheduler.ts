@@ -208,8 +208,12 @@ class ProjectLane {
   mutationActive = false;
   /** Operations our mutations started that have not been seen to end, in the order Neon runs them. */
   readonly pendingOps = new Map<string, PendingOperation>();
-  /** Operations known to have ended (Neon accepted a later mutation) whose final status is not read yet. */
-  readonly endedOps = new Set<string>();
+  /**
+   * Operations known to have ended (Neon accepted a later mutation) whose final status is not read yet, with
+   * when that was learned. Kept for a while even when nobody waits yet: a caller often asks to wait right after
+   * its own status write, by when the project may have moved on.
+   */
+  readonly endedOps = new Map<string, number>();
   /** When the last poll round was sent (batches waits whose operations have ended). */
   lastRoundAt = Number.NEGATIVE_INFINITY;
   /** Something may be in flight that we do not know (after a 423 or an unknown outcome). */
@@ -261,6 +265,8 @@ const OPERATIONS_ROUTE = '/projects/{project_id}/operations';
 
 /** Weight of the newest duration in an action's estimate: follows a change within a few operations. */
 const DURATION_WEIGHT = 0.3;
+/** How long an operation known to have ended is remembered for a caller that has not asked to wait for it yet. */
+const ENDED_OPERATIONS_KEPT_MS = 60_000;
 
 export class NeonScheduler {
   readonly #clock: Clock;
@@ -415,8 +421,9 @@ export class NeonScheduler {
         if (spec.kind === 'mutation') lane.mutationActive = false;
         for (const id of probed) {
           lane.pendingOps.delete(id);
-          if (lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.add(id);
+          lane.endedOps.set(id, this.#clock.now());
         }
+        if (probed.length > 0) this.#pruneEnded(lane);
         const target = result.projectId !== undefined ? this.#lane(spec.account, result.projectId) : lane;
         if (target.projectId !== undefined) this.#track(target, result.operations ?? []);
         if (target !== lane) this.#forgetIfIdle(target);
@@ -949,11 +956,19 @@ export class NeonScheduler {
     }
   }
 
+  /** Ended operations nobody waits for are forgotten after a while (a later waiter then polls for them). */
+  #pruneEnded(lane: ProjectLane): void {
+    const stale = this.#clock.now() - ENDED_OPERATIONS_KEPT_MS;
+    for (const [id, at] of lane.endedOps) {
+      if (at < stale && !lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.delete(id);
+    }
+  }
+
   #settle(lane: ProjectLane, waiter: OpWaiter, settle: () => void): void {
     const i = lane.opWaiters.indexOf(waiter);
     if (i >= 0) lane.opWaiters.splice(i, 1);
     // An ended operation nobody waits for any more need not be read.
-    for (const id of lane.endedOps) if (!lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.delete(id);
+    this.#pruneEnded(lane);
     settle();
   }
 

@@ -75,12 +75,8 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         db = created.database;
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);
-        // Ready once Neon has applied it to the branch's computes: the next pass comes when that has ended.
-        return {
-          status: { projectId, branchId, databaseName: db.name, ownerName: db.owner_name },
-          ready: { ok: false, reason: 'Provisioning', message: `database ${name} is being created` },
-          wakeWhen: client.waitForOperations(projectId, created.operations, o),
-        };
+        // Like a role, a database exists once Neon has answered; the apply_config that brings it to the branch's
+        // computes is the project lane's to wait for (the next change of the project waits for it), not ours.
       } else if (!renamed && previous !== name) {
         // Restored without status, the origin it had is in its annotation; otherwise it existed before.
         const restored = d.status?.databaseName ? undefined : annotatedOrigin(d);
