@@ -37,6 +37,7 @@ import {
   type Finding,
   type RoleSecret,
 } from './chaos-loss.ts';
+import { callTarget, objectTarget, pacing } from './chaos-calls.ts';
 import { groupObjects, inPool, isReady, machineLine, manifest, pad, projectName, projectObjects, routeTable, sumOfMetric, type Manifest } from './fleet.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -301,8 +302,12 @@ class Operator {
     current.life.end = 'SIGTERM';
     const result = await current.proc.stop('SIGTERM');
     current.life.endedAt = Date.now();
-    if (result.code !== 0) this.selfExits.push({ life: current.life.n, how: `SIGTERM answered with ${result.signal ?? `exit ${String(result.code)}`}`, lastWords: current.proc.rawOutput.slice(-3) });
+    // A process that has not installed its handlers yet dies of the signal itself: said, not counted as a fault.
+    this.finalStop = `life ${String(current.life.n)}, ${s(current.life.endedAt - current.life.startedAt)} after its start: ${result.signal ? `ended by the signal (${result.signal})` : `exit ${String(result.code)}`}`;
   }
+
+  /** How the last life answered the final SIGTERM. */
+  finalStop: string | undefined;
 
   get lifeNumber(): number {
     return this.lives.length;
@@ -420,7 +425,7 @@ interface Results {
   apiServerDownMs: number | null;
   operatorLives: number;
   operatorSelfExits: number;
-  calls: { total: number; perMinute: number; limit429: number; injected429: number; failed: number };
+  calls: { total: number; perMinute: number; limit429: number; injected429: number; failed: number; aboutReadyObjects: number };
   deleteMs: number | null;
   losses: Record<string, number>;
   findings: Record<string, string[]>;
@@ -521,6 +526,8 @@ async function main(): Promise<Results> {
     let lastCensus: Census | undefined;
     let readyAt: number | undefined;
     let lastCallsMark = t0;
+    // When each object was first seen Ready, by the key of the Neon calls about it (census time: a little late).
+    const firstReady = new Map<string, number>();
     const report = (c: Census | undefined): void => {
       const now = Date.now();
       const calls = callsIn(em.requests, account, lastCallsMark, now);
@@ -536,6 +543,10 @@ async function main(): Promise<Results> {
       if (c) {
         lastCensus = c;
         timeline.push({ t: c.at - t0, ready: c.ready, total: c.total });
+        for (const { kind, obj } of c.objects) {
+          const key = isReady(obj) ? objectTarget(kind, obj.status) : undefined;
+          if (key !== undefined && !firstReady.has(key)) firstReady.set(key, c.at);
+        }
         for (const p of passwordsInNeon(em.state, account)) secrets.add(p);
         if (c.ready >= expected) {
           readyAt = c.at;
@@ -684,6 +695,7 @@ async function main(): Promise<Results> {
     say(`kube-apiserver down               ${apiDown?.to !== undefined ? s(apiDown.to - apiDown.from) : apiDown ? 'did not come back' : 'never'}`);
     say(`operator lives                    ${String(op.lives.length)} (${String(op.lives.filter((l) => l.end === 'SIGKILL').length)} SIGKILLed, ${String(op.selfExits.length)} ended by themselves)`);
     for (const x of op.selfExits.slice(0, 5)) say(`    life ${String(x.life)}: ${x.how}${x.lastWords.length > 0 ? ` — ${x.lastWords.join(' | ').slice(0, 300)}` : ''}`);
+    if (op.finalStop) say(`    the last one stopped with SIGTERM (${op.finalStop})`);
     say(`Neon calls until Ready/timeout    ${callsReadyPhase.all.toLocaleString('en-US')} (${(callsReadyPhase.all / Math.max(minutes, 1 / 60)).toFixed(0)}/min); 429: ${String(callsReadyPhase.limit429)} from the rate limit, ${String(callsReadyPhase.injected429)} injected; 5xx/reset ${String(callsReadyPhase.failed)}`);
     say(`Neon calls in all                 ${calls.all.toLocaleString('en-US')}`);
     const scraped = op.lives.filter((l) => l.metrics);
@@ -691,8 +703,20 @@ async function main(): Promise<Results> {
       const avg = (f: (m: NonNullable<Life['metrics']>) => number): string => (scraped.reduce((a, l) => a + f(l.metrics as NonNullable<Life['metrics']>), 0) / scraped.length).toFixed(0);
       say(`per operator life (mean of ${String(scraped.length)} scraped before their end): ${avg((m) => m.reconciles)} reconciles, ${avg((m) => m.neonRequests)} Neon requests, ${avg((m) => m.rateLimited)} of them 429, work queue depth ${avg((m) => m.workqueueDepth)}, Neon scheduler queue ${avg((m) => m.schedulerQueue)} at the end`);
     }
+    const readyPhaseCalls = em.requests.filter((r) => r.account === account && r.time >= t0 && r.time < readyPhaseEnd);
+    const onReady = readyPhaseCalls.filter((r) => {
+      const key = callTarget(r.path);
+      const since = key === undefined ? undefined : firstReady.get(key);
+      return since !== undefined && since <= r.time;
+    });
+    const onReadyByRoute = [...Map.groupBy(onReady, (r) => r.route ?? r.method)].map(([route, rs]) => `${route.replace(/\{(\w)\w*\}/g, '{$1}')} ${String(rs.length)}`);
+    say(`calls addressing one object that was already Ready (made for it or for a dependent; until Ready/timeout): ${String(onReady.length)} of ${String(readyPhaseCalls.length)} (${pct(onReady.length, readyPhaseCalls.length)})${onReadyByRoute.length > 0 ? `: ${onReadyByRoute.join(', ')}` : ''}`);
+    say('  (lists, operation polls and creates address no single object and are not in this count)');
+    const paced = pacing(readyPhaseCalls, t0, readyPhaseEnd);
+    say(`pacing: ${paced.perSecond.toFixed(1)} calls/s on average (Neon allows 11.7); ${String(paced.silentSeconds)} of ${String(paced.seconds)} s without any call; ` +
+      `${paced.perSecondAfter429 === undefined ? 'no 429' : `${paced.perSecondAfter429.toFixed(1)} calls in the second after a 429`}`);
     say();
-    say(routeTable(em.requests.filter((r) => r.account === account && r.time >= t0 && r.time < readyPhaseEnd)));
+    say(routeTable(readyPhaseCalls));
     say();
     say(ok ? 'RESULT: ok (100 % Ready within the target, every loss figure 0)' : `RESULT: FAILED (${metTarget ? '' : '100 % Ready not within the target; '}${String(lossTotal)} losses)`);
     if (!ok) keepLogs = true;
@@ -710,7 +734,7 @@ async function main(): Promise<Results> {
       apiServerDownMs: apiDown?.to !== undefined ? apiDown.to - apiDown.from : null,
       operatorLives: op.lives.length,
       operatorSelfExits: op.selfExits.length,
-      calls: { total: calls.all, perMinute: callsReadyPhase.all / Math.max(minutes, 1 / 60), limit429: callsReadyPhase.limit429, injected429: callsReadyPhase.injected429, failed: callsReadyPhase.failed },
+      calls: { total: calls.all, perMinute: callsReadyPhase.all / Math.max(minutes, 1 / 60), limit429: callsReadyPhase.limit429, injected429: callsReadyPhase.injected429, failed: callsReadyPhase.failed, aboutReadyObjects: onReady.length },
       deleteMs: deletedAt === undefined ? null : deletedAt - deleteFrom,
       losses: Object.fromEntries(Object.entries(losses).map(([k, f]) => [k, f.length])),
       findings: Object.fromEntries(Object.entries(losses).map(([k, f]) => [k, f.map((x) => x.what)])),
