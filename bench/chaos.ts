@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { API_GROUP, API_VERSION } from '../src/api/index.ts';
 import { resourceTypes } from '../src/controllers/index.ts';
-import { coreResources, httpTransport, KubeClient, type KubeObject, type ResourceType, type SecretObject } from '../src/runtime/index.ts';
+import { coreResources, httpTransport, KubeApiError, KubeClient, type KubeObject, type ResourceType, type SecretObject } from '../src/runtime/index.ts';
 import { startControlPlane, type ControlPlane } from '../test/controlplane/harness.ts';
 import { freePort, httpGet, OperatorProcess } from '../test/e2e/shipping/operator-process.ts';
 import { SeededRandom } from '../test/emulator/random.ts';
@@ -514,7 +514,9 @@ async function main(): Promise<Results> {
           await kube.create(type, { ...obj, metadata: { ...obj.metadata, namespace } });
           return;
         } catch (err) {
-          if (/already exists|409/i.test(String(err))) return;
+          // Created by an attempt whose answer the outage swallowed: done. Another refusal will not pass later.
+          if (err instanceof KubeApiError && err.statusCode === 409) return;
+          if (err instanceof KubeApiError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429) throw err;
           await sleep(1_000);
         }
       }
@@ -601,7 +603,7 @@ async function main(): Promise<Results> {
           await kube.delete(type, { namespace, name: obj.metadata?.name ?? '' });
           return;
         } catch (err) {
-          if (attempt > 30) throw err;
+          if (attempt > 60 || (err instanceof KubeApiError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429)) throw err;
           await sleep(1_000);
         }
       }
