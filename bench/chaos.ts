@@ -23,6 +23,7 @@ import { resourceTypes } from '../src/controllers/index.ts';
 import { coreResources, httpTransport, KubeApiError, KubeClient, type KubeObject, type ResourceType, type SecretObject } from '../src/runtime/index.ts';
 import { startControlPlane, type ControlPlane } from '../test/controlplane/harness.ts';
 import { freePort, httpGet, OperatorProcess } from '../test/e2e/shipping/operator-process.ts';
+import { CHAOS_FAULTS } from '../test/emulator/faults.ts';
 import { SeededRandom } from '../test/emulator/random.ts';
 import { startEmulator, type EmulatorHandle, type FaultConfig, type ProjectRecord, type RequestLogEntry } from '../test/emulator/server.ts';
 import {
@@ -134,18 +135,7 @@ const APISERVER_KILL_AT_MS = number('apiserver-kill-at', flags['apiserver-kill-a
 const APISERVER_DOWN_MS = number('apiserver-down', flags['apiserver-down'], 1, QUICK ? 10 : 17) * 1000;
 const REPORT_EVERY_MS = number('report-every', flags['report-every'], 1, QUICK ? 10 : 15) * 1000;
 
-/** The issue's mix: 10 % 429, 5 % 5xx, 2 % 524/reset, half of the failed mutations applied, 3 % operation failures. */
-const CHAOS_FAULTS: FaultConfig = {
-  rate429: 0.1,
-  rate500: 0.03,
-  rate503: 0.02,
-  rate524: 0.01,
-  resetRate: 0.01,
-  appliedBeforeFailure: 0.5,
-  operationFailureRate: 0.03,
-  operationFailureStatus: 'error',
-};
-const FAULTS: FaultConfig = flags['no-faults'] ? {} : CHAOS_FAULTS;
+const FAULTS: FaultConfig = flags['no-faults'] ? {} : { ...CHAOS_FAULTS };
 
 /** Neon project names of the fleet start with this; anything else in the account is not the fleet's. */
 const NEON_PREFIX = 'chaos-';
