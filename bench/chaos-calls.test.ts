@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callTarget, objectTarget, pacing } from './chaos-calls.ts';
+import { callTarget, objectTarget, pacing, readyTargets } from './chaos-calls.ts';
 
 describe('callTarget', () => {
   it('names the one object a path addresses, and none for lists, polls and creates', () => {
@@ -9,7 +9,10 @@ describe('callTarget', () => {
     expect(callTarget('/projects/p-1/endpoints/ep-1/restart')).toBe('endpoint:ep-1');
     expect(callTarget('/projects/p-1/branches/br-1/roles/app/reveal_password')).toBe('role:br-1/app');
     expect(callTarget('/projects/p-1/branches/br-1/databases/app')).toBe('database:br-1/app');
-    for (const list of ['/projects', '/projects/p-1/branches', '/projects/p-1/endpoints', '/projects/p-1/operations', '/projects/p-1/branches/br-1/roles', '/projects/p-1/branches/br-1/databases?limit=5', '/projects/p-1/operations/op-1']) {
+    expect(callTarget('/projects/p-1/branches/br-1/roles')).toBe('roles-of:br-1');
+    expect(callTarget('/projects/p-1/branches/br-1/databases?limit=5')).toBe('databases-of:br-1');
+    expect(callTarget('/projects/p-1/branches/br-1/roles', 'POST')).toBeUndefined();
+    for (const list of ['/projects', '/projects/p-1/branches', '/projects/p-1/endpoints', '/projects/p-1/operations', '/projects/p-1/operations/op-1']) {
       expect(callTarget(list), list).toBeUndefined();
     }
   });
@@ -20,6 +23,19 @@ describe('callTarget', () => {
     expect(objectTarget('endpoint', { endpointId: 'ep-1' })).toBe('endpoint:ep-1');
     expect(objectTarget('branch', {})).toBeUndefined();
     expect(objectTarget('role', undefined)).toBeUndefined();
+  });
+});
+
+describe('readyTargets', () => {
+  it("holds each Ready object's key, and a branch's role or database list once all on it are Ready", () => {
+    const targets = readyTargets([
+      { kind: 'role', status: { branchId: 'br-1', roleName: 'a' }, ready: true },
+      { kind: 'role', status: { branchId: 'br-1', roleName: 'b' }, ready: false },
+      { kind: 'role', status: { branchId: 'br-2', roleName: 'a' }, ready: true },
+      { kind: 'database', status: { branchId: 'br-1', databaseName: 'd' }, ready: true },
+      { kind: 'endpoint', status: { endpointId: 'ep-1' }, ready: false },
+    ]);
+    expect([...targets].sort()).toEqual(['database:br-1/d', 'databases-of:br-1', 'role:br-1/a', 'role:br-2/a', 'roles-of:br-2']);
   });
 });
 

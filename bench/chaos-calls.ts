@@ -1,11 +1,12 @@
 /**
- * Which single object a Neon call was about, so `npm run chaos` can count the calls spent on objects that
- * were already Ready (re-verification after a restart or a resync) apart from the calls that made progress.
- * Lists, operation polls and creates are about no single object and get no key.
+ * Which objects a Neon call was about, so `npm run chaos` can count the calls spent on objects that were
+ * already Ready (re-verification after a restart or a resync) apart from the calls that made progress.
+ * A call addresses one object, or the roles or databases of one branch (their list); project-wide lists,
+ * operation polls and creates get no key.
  */
 
-/** The key of the one object a concrete API path addresses, or undefined (a list, a poll, a create). */
-export function callTarget(path: string): string | undefined {
+/** The key of what a call addresses (see above), or undefined. */
+export function callTarget(path: string, method = 'GET'): string | undefined {
   const m = /^\/projects\/([^/]+)(?:\/(.*))?$/.exec(path.split('?')[0] ?? '');
   if (!m) return undefined;
   const [, projectId = '', rest] = m;
@@ -15,6 +16,7 @@ export function callTarget(path: string): string | undefined {
   if (parts[0] !== 'branches' || !parts[1]) return undefined;
   const branchId = parts[1];
   if (parts.length === 2) return `branch:${branchId}`;
+  if (parts.length === 3 && method === 'GET' && (parts[2] === 'roles' || parts[2] === 'databases')) return `${parts[2]}-of:${branchId}`;
   if ((parts[2] === 'roles' || parts[2] === 'databases') && parts[3]) return `${parts[2] === 'roles' ? 'role' : 'database'}:${branchId}/${parts[3]}`;
   return undefined;
 }
@@ -69,4 +71,24 @@ export function pacing(calls: ReadonlyArray<{ time: number; status: number }>, f
     perSecond: inside.length / seconds,
     perSecondAfter429: refusals === 0 ? undefined : after / refusals,
   };
+}
+
+/**
+ * The keys of what is Ready: each Ready object's, and `roles-of:<branch>` / `databases-of:<branch>` once every
+ * NeonRole / NeonDatabase recorded on that branch is Ready.
+ */
+export function readyTargets(objects: ReadonlyArray<{ kind: Parameters<typeof objectTarget>[0]; status: Readonly<Record<string, unknown>> | undefined; ready: boolean }>): Set<string> {
+  const out = new Set<string>();
+  const perBranch = new Map<string, boolean>();
+  for (const o of objects) {
+    const key = objectTarget(o.kind, o.status);
+    if (o.ready && key !== undefined) out.add(key);
+    const branchId = o.status?.['branchId'];
+    if ((o.kind === 'role' || o.kind === 'database') && typeof branchId === 'string') {
+      const list = `${o.kind === 'role' ? 'roles' : 'databases'}-of:${branchId}`;
+      perBranch.set(list, (perBranch.get(list) ?? true) && o.ready);
+    }
+  }
+  for (const [list, allReady] of perBranch) if (allReady) out.add(list);
+  return out;
 }

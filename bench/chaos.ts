@@ -38,7 +38,7 @@ import {
   type Finding,
   type RoleSecret,
 } from './chaos-loss.ts';
-import { callTarget, objectTarget, pacing } from './chaos-calls.ts';
+import { callTarget, pacing, readyTargets } from './chaos-calls.ts';
 import { groupObjects, inPool, isReady, machineLine, manifest, pad, projectName, projectObjects, routeTable, sumOfMetric, type Manifest } from './fleet.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
@@ -535,9 +535,8 @@ async function main(): Promise<Results> {
       if (c) {
         lastCensus = c;
         timeline.push({ t: c.at - t0, ready: c.ready, total: c.total });
-        for (const { kind, obj } of c.objects) {
-          const key = isReady(obj) ? objectTarget(kind, obj.status) : undefined;
-          if (key !== undefined && !firstReady.has(key)) firstReady.set(key, c.at);
+        for (const key of readyTargets(c.objects.map(({ kind, obj }) => ({ kind, status: obj.status, ready: isReady(obj) })))) {
+          if (!firstReady.has(key)) firstReady.set(key, c.at);
         }
         for (const p of passwordsInNeon(em.state, account)) secrets.add(p);
         if (c.ready >= expected) {
@@ -697,13 +696,13 @@ async function main(): Promise<Results> {
     }
     const readyPhaseCalls = em.requests.filter((r) => r.account === account && r.time >= t0 && r.time < readyPhaseEnd);
     const onReady = readyPhaseCalls.filter((r) => {
-      const key = callTarget(r.path);
+      const key = callTarget(r.path, r.method);
       const since = key === undefined ? undefined : firstReady.get(key);
       return since !== undefined && since <= r.time;
     });
     const onReadyByRoute = [...Map.groupBy(onReady, (r) => r.route ?? r.method)].map(([route, rs]) => `${route.replace(/\{(\w)\w*\}/g, '{$1}')} ${String(rs.length)}`);
-    say(`calls addressing one object that was already Ready (made for it or for a dependent; until Ready/timeout): ${String(onReady.length)} of ${String(readyPhaseCalls.length)} (${pct(onReady.length, readyPhaseCalls.length)})${onReadyByRoute.length > 0 ? `: ${onReadyByRoute.join(', ')}` : ''}`);
-    say('  (lists, operation polls and creates address no single object and are not in this count)');
+    say(`calls addressing an object already Ready, or listing the roles/databases of a branch whose NeonRoles/NeonDatabases all were (made for them or for a dependent; until Ready/timeout): ${String(onReady.length)} of ${String(readyPhaseCalls.length)} (${pct(onReady.length, readyPhaseCalls.length)})${onReadyByRoute.length > 0 ? `: ${onReadyByRoute.join(', ')}` : ''}`);
+    say('  (project-wide lists, operation polls and creates are not in this count; Ready as seen by the census, every ~2 s)');
     const paced = pacing(readyPhaseCalls, t0, readyPhaseEnd);
     say(`pacing: ${paced.perSecond.toFixed(1)} calls/s on average (Neon allows 11.7); ${String(paced.silentSeconds)} of ${String(paced.seconds)} s without any call; ` +
       `${paced.perSecondAfter429 === undefined ? 'no 429' : `${paced.perSecondAfter429.toFixed(1)} calls in the second after a 429`}`);
