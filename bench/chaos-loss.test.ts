@@ -23,6 +23,7 @@ function newState(): EmulatorState {
     regionId: 'aws-us-east-2',
     regionHost: 'aws-us-east-2.aws.neon.tech',
     operationFailure: () => 'finished',
+    plan: 'scale',
   });
 }
 

@@ -64,6 +64,7 @@ Options:
   --startup-window N      seconds after the restart whose Neon calls are counted (default 60)
   --timeout N             seconds to wait for all Ready per phase (default 3600)
   --operator-arg ARG      an extra flag for the operator, repeatable (e.g. --operator-arg=--concurrency=8)
+  --keep-logs             keep the operator's logs (their directory is printed) even when the run succeeds
   --cli-peer              instead: the same branches with computes and roles created by a shell loop over the
                           official neonctl, over --projects projects and over one, against the operator
   -h, --help              this help
@@ -80,6 +81,7 @@ const { values: flags } = parseArgs({
     timeout: { type: 'string', default: '3600' },
     'operator-arg': { type: 'string', multiple: true, default: [] },
     'cli-peer': { type: 'boolean', default: false },
+    'keep-logs': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -536,7 +538,7 @@ async function main(): Promise<void> {
     await emulator?.stop();
     await cp?.stop();
     // The operator's logs stay when something broke: they say why.
-    if (finished) rmSync(workDir, { recursive: true, force: true });
+    if (finished && !flags['keep-logs']) rmSync(workDir, { recursive: true, force: true });
     else progress(`operator logs kept in ${workDir}`);
   }
 }

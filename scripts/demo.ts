@@ -7,10 +7,13 @@
  *   4. applies examples/basic/ all at once, prints progress as `kubectl get neon` shows it until every
  *      object is Ready,
  *   5. prints what an application sees: the connection Secrets' keys and values, passwords masked,
- *   6. stops everything (no stray processes, no temp folders), or with --keep waits for Ctrl-C.
+ *   6. logs in as the application does, with its Secret's uri (the emulator has a real Postgres behind
+ *      every branch), and prints the answer to `select current_user, current_database(), version()`,
+ *   7. stops everything (no stray processes, no temp folders), or with --keep waits for Ctrl-C.
  *
  * With KUBECONFIG and NEON_API_KEY both set, it uses that cluster and that Neon account instead (nothing is
  * started but the operator; NEON_API_URL overrides the Neon API URL) and deletes what it created at the end.
+ * The login then goes where the Secret says, as libpq would: PGHOSTADDR and PGSSLROOTCERT are honoured.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -25,6 +28,7 @@ import { z } from 'zod';
 import { allKinds } from '../src/api/index.ts';
 import { API_GROUP, API_VERSION } from '../src/api/index.ts';
 import { DEFAULT_NEON_BASE_URL } from '../src/neon/index.ts';
+import type { ComputeAccess } from '../test/emulator/server.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const NAMESPACE = 'neon-demo';
@@ -59,6 +63,8 @@ Environment:
                               of the local control plane and the emulator; the demo's objects are deleted
                               at the end (the example project has deletionPolicy: Delete)
   NEON_API_URL                the Neon API the operator calls in that mode (default: Neon's)
+  PGHOSTADDR, PGSSLROOTCERT   in that mode, where the final login connects and which CA it trusts
+                              (as for libpq; default: the Secret's host and the system's CAs)
 `;
 
 // ---- output ---------------------------------------------------------------------------------------------
@@ -474,6 +480,54 @@ function maskPassword(value: string, password: string): string {
   return out;
 }
 
+/**
+ * Logs in as the application: with the `uri` of the Secret a NeonRole wrote (the app's), through the
+ * emulator's computes when `access` is given, else where the URI says (PGHOSTADDR and PGSSLROOTCERT
+ * honoured, as libpq does). Prints the query and its answer, the password masked. Returns success.
+ */
+async function loginWithAppSecret(kube: Kube, access: ComputeAccess | undefined): Promise<boolean> {
+  const list = z.object({ items: z.array(secretSchema) }).parse(await kubeOk(kube, 'GET', `/api/v1/namespaces/${NAMESPACE}/secrets`));
+  const secret = list.items
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .find((s) => s.metadata.ownerReferences?.some((o) => o.kind === 'NeonRole' && o.apiVersion.startsWith(`${API_GROUP}/`)));
+  if (!secret) {
+    process.stderr.write('demo: no connection Secret written by a NeonRole to log in with\n');
+    return false;
+  }
+  const value = (key: string): string => Buffer.from(secret.data?.[key] ?? '', 'base64').toString('utf8');
+  const uri = value('uri');
+  const password = value('password');
+  const query = 'select current_user, current_database(), version()';
+  step(`Logging in as the application does, with Secret ${NAMESPACE}/${secret.metadata.name} (key uri)`);
+  say(`  ${maskPassword(uri, password)}`);
+  say(`  > ${query}`);
+  const pg = (await import('pg')).default;
+  const { clientConfig, computeClientConfig } = await import('../test/emulator/compute/client.ts');
+  const hostaddr = process.env['PGHOSTADDR'];
+  const rootCert = process.env['PGSSLROOTCERT'];
+  const config = access
+    ? computeClientConfig(access, uri)
+    : clientConfig(uri, {
+        ...(rootCert ? { caPem: readFileSync(rootCert, 'utf8') } : {}),
+        ...(hostaddr ? { resolve: (_host: string, port: number) => ({ host: hostaddr, port }) } : {}),
+      });
+  const client = new pg.Client({ ...config, connectionTimeoutMillis: 30_000 });
+  try {
+    await client.connect();
+    const res = await client.query<Record<string, unknown>>(query);
+    const header = res.fields.map((f) => f.name);
+    const rows = res.rows.map((r) => header.map((h) => maskPassword(String(r[h] ?? ''), password)));
+    say(formatTable(header, rows).replace(/^/gm, '  '));
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    process.stderr.write(`demo: could not log in with Secret ${secret.metadata.name}: ${code ? `${code} ` : ''}${maskPassword(err instanceof Error ? err.message : String(err), password)}\n`);
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Prints the connection Secrets the operator wrote, as a Pod with `envFrom` would see them; never a password. */
 async function printSecrets(kube: Kube): Promise<number> {
   const list = z.object({ items: z.array(secretSchema) }).parse(await kubeOk(kube, 'GET', `/api/v1/namespaces/${NAMESPACE}/secrets`));
@@ -577,6 +631,7 @@ async function main(): Promise<number> {
   let neonApiUrl: string | undefined;
   let apiKey: string;
   let emulatorUrl: string | undefined;
+  let computeAccess: ComputeAccess | undefined;
   if (external) {
     step(`Using KUBECONFIG (context ${new KubeConfig().getCurrentContext() || '?'}) and NEON_API_KEY from the environment`);
     kubeconfigPath = undefined;
@@ -597,12 +652,15 @@ async function main(): Promise<number> {
 
     step('Starting the Neon API emulator');
     const { startEmulator } = await import('../test/emulator/server.ts');
-    const emulator = await startEmulator({ port: 0, seed: Date.now() % 100_000, durations: EMULATOR_DURATIONS });
+    // Every branch gets a real Postgres server, reached on the computes' host names: the last step logs in.
+    const emulator = await startEmulator({ port: 0, seed: Date.now() % 100_000, durations: EMULATOR_DURATIONS, postgres: true });
     cleanups.push({ name: 'the emulator', run: () => emulator.stop() });
     neonApiUrl = emulator.url;
     emulatorUrl = emulator.url;
     apiKey = EMULATOR_API_KEY;
+    computeAccess = emulator.compute?.access;
     say(`  ${emulator.url} (Neon operations take 0.2 to 1.2 s here)`);
+    if (computeAccess) say(`  Postgres computes: *.${computeAccess.regionHost} on ${computeAccess.address}:${String(computeAccess.port)} (TLS, a CA of the demo's own)`);
   }
   const kube = kubeFor(kubeconfigPath);
   if (external) {
@@ -647,12 +705,14 @@ async function main(): Promise<number> {
     return 1;
   }
   await printMetricsSummary(operator.metricsUrl);
+  if (!(await loginWithAppSecret(kube, computeAccess))) return 1;
 
   if (values.keep) {
     step('Running until Ctrl-C. Meanwhile:');
     if (kubeconfigPath) say(`  kubectl --kubeconfig ${kubeconfigPath} -n ${NAMESPACE} get neon`);
     else say(`  kubectl -n ${NAMESPACE} get neon`);
     if (emulatorUrl) say(`  NEON_API_HOST=${emulatorUrl} npx neonctl --api-key ${EMULATOR_API_KEY} --no-analytics projects list`);
+    if (computeAccess) say(`  PGHOSTADDR=${computeAccess.address} PGSSLROOTCERT=${computeAccess.caFile} psql "<uri from a Secret>"`);
     say(`  curl -s ${operator.metricsUrl}`);
     say(`  tail -f ${operator.logFile}`);
     await Promise.race([interruptedPromise, operator.exited]);

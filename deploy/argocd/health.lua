@@ -1,12 +1,16 @@
 -- Argo CD health check for the neon-operator.dev kinds (NeonProject, NeonBranch, NeonEndpoint, NeonRole,
--- NeonDatabase): all five report the same Ready condition and observedGeneration, so one script serves them.
+-- NeonDatabase): all five report the same Ready and Synced conditions and observedGeneration, so one script
+-- serves them. Ready says the Neon resource can be used; Synced says the last reconcile applied the spec.
 -- Runs in Argo CD's Lua sandbox (no string library), so reasons are matched from an explicit list below; the
 -- suite test/argocd checks that every reason the operator writes is classified on purpose.
---   Healthy      Ready=True for the current spec (observedGeneration = metadata.generation)
+--   Suspended    paused by the annotation neon-operator.dev/paused (condition Paused=True)
+--   Healthy      Ready=True for the current spec (observedGeneration = metadata.generation), also when
+--                Synced=False (a refused change to a working resource: the message says what was refused)
 --   Progressing  no status yet, Ready Unknown, a spec change not yet acted on, being deleted, or Ready=False
 --                while waiting for something that comes by itself (a parent, a Secret, Neon being busy)
 --   Degraded     Ready=False for a reason that needs someone to act (invalid spec, refused API key, Neon
---                rejected the request, the Neon resource was deleted outside Kubernetes)
+--                rejected the request, the Neon resource was deleted outside Kubernetes); Synced=False alone
+--                never makes a usable resource Degraded
 
 -- Ready=False reasons that resolve without anyone acting: waiting for a dependency or retrying. Any other
 -- reason (InvalidSpec, ApiKeyMissing, NeonUnauthorized, NeonRejected, ProjectDeletedOutside, SecretConflict, …)
@@ -25,6 +29,11 @@ local waiting = {
   RoleOwnsDatabases = true,
   -- A branch or compute deleted in Neon behind the operator's back: it is being created again.
   DeletedOutside = true,
+  -- A compute or database Neon is still creating.
+  Provisioning = true,
+  -- A branch being restored from its parent (reset-from-parent), or an anonymized branch being masked.
+  Resetting = true,
+  Anonymizing = true,
 }
 
 local hs = { status = "Progressing", message = "Waiting for the operator to reconcile" }
@@ -39,6 +48,17 @@ end
 
 local metadata = obj.metadata or {}
 local status = obj.status
+
+-- Paused by the annotation neon-operator.dev/paused: the operator does nothing for it until the annotation goes.
+if status ~= nil and status.conditions ~= nil then
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Paused" and condition.status == "True" then
+      hs.status = "Suspended"
+      hs.message = describe(condition)
+      return hs
+    end
+  end
+end
 
 if metadata.deletionTimestamp ~= nil then
   hs.message = "Being deleted: the operator is cleaning up in Neon"
@@ -57,9 +77,13 @@ if status == nil or status.conditions == nil then
 end
 
 local ready = nil
+local synced = nil
 for _, condition in ipairs(status.conditions) do
   if condition.type == "Ready" then
     ready = condition
+  end
+  if condition.type == "Synced" then
+    synced = condition
   end
 end
 if ready == nil then
@@ -77,6 +101,9 @@ end
 if ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready)
+  if synced ~= nil and synced.status == "False" then
+    hs.message = hs.message .. "; the last change was not applied: " .. describe(synced)
+  end
   return hs
 end
 

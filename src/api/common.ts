@@ -260,7 +260,10 @@ export type Condition = z.output<typeof conditionSchema>;
 export const conditionsSchema = z
   .array(conditionSchema)
   .max(32)
-  .describe('Conditions of the object. Ready is True when the Neon resource exists and matches the spec.')
+  .describe(
+    'Conditions of the object. Ready: the Neon resource exists and can be used (dependents wait for it). Synced: the ' +
+      'last reconcile applied the spec (False with a reason, e.g. NeonRejected, while Ready may stay True).',
+  )
   .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] });
 
 export const pendingCreateSchema = z

@@ -324,6 +324,16 @@ describe('the generated CRDs on a real API server', () => {
     const lsn = await rejection(jsonPatch('NeonBranch', 'imm', [{ op: 'replace', path: '/spec/parentLsn', value: '0/16B3749' }]));
     expect(lsn.message).toMatch(/spec\.parentLsn: .*parentLsn is immutable/);
     await jsonPatch('NeonBranch', 'imm', [{ op: 'add', path: '/spec/protected', value: true }]);
+    const masking = { maskingRules: [{ databaseName: 'neondb', schemaName: 'public', tableName: 'users', columnName: 'email', maskingValue: 'x' }] };
+    const anonymize = await rejection(jsonPatch('NeonBranch', 'imm', [{ op: 'add', path: '/spec/anonymization', value: masking }]));
+    expect(anonymize.message).toMatch(/spec\.anonymization: .*anonymization can only be set when the branch is created/);
+    await create('NeonBranch', 'masked', { projectRef: { name: 'imm' }, anonymization: masking });
+    const unmask = await rejection(jsonPatch('NeonBranch', 'masked', [{ op: 'remove', path: '/spec/anonymization' }]));
+    expect(unmask.message).toMatch(/anonymization can only be set when the branch is created/);
+    // The rules themselves may change (Neon's are replaced); a rule needs a masking function or value.
+    await jsonPatch('NeonBranch', 'masked', [{ op: 'replace', path: '/spec/anonymization/maskingRules/0/maskingValue', value: 'y' }]);
+    const noMask = await rejection(jsonPatch('NeonBranch', 'masked', [{ op: 'remove', path: '/spec/anonymization/maskingRules/0/maskingValue' }]));
+    expect(noMask.message).toMatch(/spec\.anonymization\.maskingRules\[0\]\.maskingFunction: .*set maskingFunction or maskingValue/);
 
     await create('NeonEndpoint', 'imm', { branchRef: { name: 'imm' } });
     const type = await rejection(jsonPatch('NeonEndpoint', 'imm', [{ op: 'replace', path: '/spec/type', value: 'read_only' }]));

@@ -3,14 +3,43 @@ import {
   deletionShape,
   localRef,
   neonIdSchema,
+  postgresNameSchema,
   secretKeyRefSchema,
   statusBaseShape,
   timestampSchema,
 } from './common.ts';
+import { RESET_FROM_PARENT_ANNOTATION, RESET_PRESERVE_UNDER_NAME_ANNOTATION } from './group.ts';
 import { defineKind } from './resource.ts';
 import { immutable, isSet, withRules } from './validation.ts';
 
 export const initSourceValues = ['parent-data', 'schema-only'] as const;
+
+/** One column to mask, as Neon's MaskingRule (PostgreSQL Anonymizer). */
+export const maskingRuleSchema = withRules(
+  z
+    .object({
+      databaseName: postgresNameSchema.describe('Database of the table.'),
+      schemaName: postgresNameSchema.describe('Schema of the table, e.g. public.'),
+      tableName: postgresNameSchema.describe('Table of the column.'),
+      columnName: postgresNameSchema.describe('The column to mask.'),
+      maskingFunction: z
+        .string()
+        .min(1)
+        .max(1024)
+        .optional()
+        .describe("PostgreSQL Anonymizer function that computes the masked value, e.g. anon.fake_email() or anon.random_string(10). Set maskingFunction or maskingValue."),
+      maskingValue: z.string().max(1024).optional().describe('A literal value written into the column instead. Set maskingFunction or maskingValue.'),
+    })
+    .describe('A column to mask and how (Neon masking rule).'),
+  [
+    {
+      rule: 'has(self.maskingFunction) || has(self.maskingValue)',
+      message: 'set maskingFunction or maskingValue',
+      field: 'maskingFunction',
+      check: (r) => isSet(r.maskingFunction) || isSet(r.maskingValue),
+    },
+  ],
+);
 
 export const neonBranchSpecSchema = withRules(
   z
@@ -60,6 +89,25 @@ export const neonBranchSpecSchema = withRules(
       expiresAt: timestampSchema
         .optional()
         .describe('When Neon deletes the branch automatically (RFC 3339, precision of seconds). Unset means no expiry.'),
+      anonymization: z
+        .object({
+          maskingRules: z
+            .array(maskingRuleSchema)
+            .max(1000)
+            .describe("The columns to mask. Changing them replaces Neon's rules and, with start, masks the data again."),
+          start: z
+            .boolean()
+            .default(true)
+            .describe(
+              'Start anonymization (default true). The branch is Ready only once its data is masked; with false it holds the ' +
+                "parent's unmasked data and stays Ready=False (AnonymizationNotStarted).",
+            ),
+        })
+        .optional()
+        .describe(
+          "Beta (Neon's anonymized branches): create the branch with its data masked by PostgreSQL Anonymizer, for previews " +
+            'with production-like data. Set at creation only; cannot be combined with initSource schema-only.',
+        ),
       ...deletionShape('Delete'),
     })
     .describe("Desired state of the Neon branch. A project's default branch is never deleted through a NeonBranch."),
@@ -88,6 +136,17 @@ export const neonBranchSpecSchema = withRules(
       field: 'parentLsn',
       check: (s) => !(isSet(s.parentLsn) && isSet(s.parentTimestamp)),
     },
+    {
+      rule: '!(has(self.anonymization) && has(self.initSource) && self.initSource == "schema-only")',
+      message: 'anonymization cannot be combined with initSource schema-only',
+      field: 'anonymization',
+      check: (s) => !(isSet(s.anonymization) && s.initSource === 'schema-only'),
+    },
+    {
+      rule: 'has(self.anonymization) == has(oldSelf.anonymization)',
+      message: 'anonymization can only be set when the branch is created: it cannot be added or removed',
+      field: 'anonymization',
+    },
     immutable('projectRef'),
     immutable('projectId'),
     immutable('parentRef'),
@@ -108,6 +167,35 @@ export const neonBranchStatusSchema = z
     name: z.string().max(256).optional().describe('Name of the branch in Neon.'),
     default: z.boolean().optional().describe("Whether this is the project's default branch, which is never deleted by the operator."),
     state: z.string().max(64).optional().describe('State of the branch in Neon: init, ready, resetting or archived.'),
+    anonymization: z
+      .object({
+        state: z.string().max(64).describe('Anonymization state in Neon: created, initialized, initialization_error, anonymizing, anonymized or error.'),
+        message: z.string().max(1024).optional().describe("Neon's status message."),
+        maskedColumns: z.int().min(0).optional().describe('Columns masked by the last run.'),
+        completedAt: timestampSchema.optional().describe('When the last anonymization run ended.'),
+      })
+      .optional()
+      .describe('Beta: the anonymization of the branch as Neon reports it.'),
+    reset: z
+      .object({
+        request: z.string().max(1024).describe(`Value of the ${RESET_FROM_PARENT_ANNOTATION} annotation that was acted on.`),
+        completedAt: timestampSchema.describe("When the branch was restored to its parent's latest state (or created, for a value present at creation)."),
+        sourceBranchId: neonIdSchema.optional().describe('Neon ID of the parent branch the branch was restored from.'),
+        preservedUnderName: z
+          .string()
+          .max(256)
+          .optional()
+          .describe(`Name of the Neon branch that keeps the state before the reset (${RESET_PRESERVE_UNDER_NAME_ANNOTATION}); it is not managed by the operator.`),
+      })
+      .optional()
+      .describe(`The last reset from the parent asked for with the ${RESET_FROM_PARENT_ANNOTATION} annotation and done.`),
+    resetPending: z
+      .object({
+        request: z.string().max(1024).describe(`Value of the ${RESET_FROM_PARENT_ANNOTATION} annotation being acted on.`),
+        startedAt: timestampSchema.describe('When the restore call was about to be made: a restore Neon records after this is this one.'),
+      })
+      .optional()
+      .describe('A reset whose restore call may have been made; written before the call, so a restart does not restore twice.'),
   })
   .describe('Observed state of the Neon branch.');
 export type NeonBranchStatus = z.output<typeof neonBranchStatusSchema>;
@@ -121,7 +209,7 @@ export const neonBranchKind = defineKind({
     'optionally from a point in time.',
   spec: neonBranchSpecSchema,
   status: neonBranchStatusSchema,
-  readyMeans: 'Whether the branch exists in Neon and matches the spec.',
+  readyMeans: 'Whether the branch exists in Neon and can be used.',
   printerColumns: [
     { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },
     { name: 'Project ID', type: 'string', jsonPath: '.status.projectId', description: 'Neon ID of the project.' },

@@ -60,7 +60,7 @@ export const neonDatabaseKind = defineKind({
   status: neonDatabaseStatusSchema,
   // Renaming is allowed (Neon renames the database), so the name is not immutable.
   objectRules: postgresNameDefaultingToMetadata('the database name', { immutable: false }),
-  readyMeans: 'Whether the database exists in Neon and matches the spec.',
+  readyMeans: 'Whether the database exists in Neon and can be used.',
   printerColumns: [
     { name: 'Database', type: 'string', jsonPath: '.status.databaseName', description: 'Name of the database.' },
     { name: 'Owner', type: 'string', jsonPath: '.status.ownerName', description: 'Role that owns the database.' },

@@ -55,7 +55,7 @@ export const neonEndpointKind = defineKind({
   description: 'A Neon compute endpoint: the Postgres server of a branch, with its autoscaling limits and scale-to-zero timeout.',
   spec: neonEndpointSpecSchema,
   status: neonEndpointStatusSchema,
-  readyMeans: 'Whether the compute exists in Neon and matches the spec.',
+  readyMeans: 'Whether the compute exists in Neon and can be used.',
   printerColumns: [
     { name: 'Endpoint ID', type: 'string', jsonPath: '.status.endpointId', description: 'Neon ID of the compute endpoint.' },
     { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'read_write or read_only.' },

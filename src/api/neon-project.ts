@@ -186,7 +186,7 @@ export const neonProjectKind = defineKind({
     'The operator creates it (or adopts it by ID) and writes a Secret to connect as the default role.',
   spec: neonProjectSpecSchema,
   status: neonProjectStatusSchema,
-  readyMeans: 'Whether the project exists in Neon and matches the spec.',
+  readyMeans: 'Whether the project exists in Neon and can be used.',
   printerColumns: [
     { name: 'Project ID', type: 'string', jsonPath: '.status.projectId', description: 'Neon ID of the project.' },
     { name: 'Region', type: 'string', jsonPath: '.status.regionId', description: 'Region of the project.' },

@@ -81,6 +81,11 @@ export const neonRoleStatusSchema = z
       })
       .optional()
       .describe('The last password rotation requested through the annotation.'),
+    branchReset: z
+      .string()
+      .max(1024)
+      .optional()
+      .describe("The reset of the branch (its NeonBranch's status.reset.request) after which the role and its Secret were last checked."),
   })
   .describe('Observed state of the Postgres role and its Secret.');
 export type NeonRoleStatus = z.output<typeof neonRoleStatusSchema>;
@@ -94,7 +99,7 @@ export const neonRoleKind = defineKind({
   spec: neonRoleSpecSchema,
   status: neonRoleStatusSchema,
   objectRules: postgresNameDefaultingToMetadata('the Postgres role name', { immutable: true }),
-  readyMeans: 'Whether the role exists in Neon and its Secret is up to date.',
+  readyMeans: 'Whether the role exists in Neon and its Secret can be used.',
   printerColumns: [
     { name: 'Role', type: 'string', jsonPath: '.status.roleName', description: 'Name of the Postgres role.' },
     { name: 'Branch ID', type: 'string', jsonPath: '.status.branchId', description: 'Neon ID of the branch.' },

@@ -88,6 +88,25 @@ describe('parse errors name the object and the field', () => {
     expect(issues[2]).toBe('spec.initSource: must be one of "parent-data", "schema-only"');
   });
 
+  it('NeonBranch: anonymization (Beta) needs masking rules with a function or a value, and no schema-only', () => {
+    const ok = parseNeonBranch(branch({ projectRef: { name: 'p' }, anonymization: { maskingRules: [{ databaseName: 'neondb', schemaName: 'public', tableName: 'users', columnName: 'email', maskingFunction: 'anon.fake_email()' }] } }));
+    expect(ok.spec.anonymization?.start).toBe(true);
+    const issues = issuesOf(
+      parseNeonBranch,
+      branch({
+        projectRef: { name: 'p' },
+        initSource: 'schema-only',
+        anonymization: { maskingRules: [{ databaseName: 'neondb', schemaName: 'public', tableName: 'users', columnName: 'email' }, { databaseName: 'neondb', schemaName: 'public', columnName: 'x', maskingValue: '0' }] },
+      }),
+    );
+    expect(issues.map((i) => i.split(':')[0])).toEqual([
+      'spec.anonymization.maskingRules[0].maskingFunction',
+      'spec.anonymization.maskingRules[1].tableName',
+      'spec.anonymization',
+    ]);
+    expect(issues[0]).toContain('set maskingFunction or maskingValue');
+  });
+
   it('NeonEndpoint: min CU ≤ max CU, Neon\'s suspend timeouts, the endpoint type', () => {
     expect(
       issuesOf(parseNeonEndpoint, endpoint({ branchRef: { name: 'b' }, autoscaling: { minCu: 4, maxCu: 2 }, suspendTimeoutSeconds: 30, type: 'primary' })),

@@ -120,6 +120,12 @@ export function defineKind<K extends string, Spec extends z.ZodType, Status exte
     ...rest,
     printerColumns: [
       { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: readyMeans },
+      {
+        name: 'Synced',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Synced")].status',
+        description: 'Whether the last reconcile applied the spec; False with the reason on the Synced condition (the resource may still be Ready).',
+      },
       ...options.printerColumns,
       { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the object.' },

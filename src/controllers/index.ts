@@ -2,15 +2,17 @@
  * The operator's controllers: one per kind, wired to a runtime Manager. This is the only place where the
  * Kubernetes runtime and the Neon client meet.
  */
-import { ROTATE_PASSWORD_ANNOTATION, type NeonBranch, type NeonDatabase, type NeonEndpoint, type NeonRole } from '../api/index.ts';
+import { RESET_FROM_PARENT_ANNOTATION, ROTATE_PASSWORD_ANNOTATION, type NeonBranch, type NeonDatabase, type NeonEndpoint, type NeonRole } from '../api/index.ts';
 import {
   coreResources,
+  findCondition,
   keyOf,
   objectKeyString,
   parseObjectKey,
   ReferenceIndex,
   readableStateChanged,
   specOrMetadataChanged,
+  SYNCED,
   type Controller,
   type KubeObject,
   type Manager,
@@ -75,14 +77,17 @@ function watchApiKeySecrets(controller: Controller): void {
 }
 
 /**
- * Needs no work now: Ready for its current generation, not being deleted, and no password rotation asked
- * for and not yet done. Such objects found at start are re-observed spread over the resync period.
+ * Needs no work now: Ready for its current generation, not being deleted, and no password rotation or branch
+ * reset asked for and not yet done. Such objects found at start are re-observed spread over the resync period.
  */
 export function settledAtStart(obj: KubeObject): boolean {
-  const o = obj as KubeObject & { status?: { conditions?: never[]; passwordRotation?: { request?: string } } };
+  const o = obj as KubeObject & { status?: { conditions?: never[]; passwordRotation?: { request?: string }; reset?: { request?: string } } };
   if (!isReady({ metadata: o.metadata ?? {}, status: o.status })) return false;
+  // A refused change is retried with backoff; after a restart it is tried again at once, not at the resync.
+  if (findCondition(o.status?.conditions, SYNCED)?.status === 'False') return false;
   const rotate = o.metadata?.annotations?.[ROTATE_PASSWORD_ANNOTATION];
-  return rotate === undefined || rotate === o.status?.passwordRotation?.request;
+  const reset = o.metadata?.annotations?.[RESET_FROM_PARENT_ANNOTATION];
+  return (rotate === undefined || rotate === o.status?.passwordRotation?.request) && (reset === undefined || reset === o.status?.reset?.request);
 }
 
 /** A NeonRole as its NeonDatabases see it: readableStateChanged, or the role recorded in Neon (name, branch). */

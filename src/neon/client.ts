@@ -18,9 +18,11 @@ import { systemClock, type Clock } from '../clock.ts';
 import { OPERATOR_VERSION } from '../version.ts';
 import { defaultNeonDispatcher, NeonHttp, type HttpAttempt } from './http.ts';
 import { ReadCoalescer } from './read-coalescer.ts';
+import { ProjectView, type ViewBranch } from './project-view.ts';
 import { registerSecret } from './redact.ts';
 import type { CallKind, NeonScheduler, OperationsSource } from './scheduler.ts';
 import {
+  AnonymizedBranchStatus,
   BranchesListResponse,
   BranchOperationsResponse,
   BranchWithAnnotationResponse,
@@ -33,6 +35,7 @@ import {
   EndpointOperationsResponse,
   EndpointResponse,
   EndpointsListResponse,
+  MaskingRulesResponse,
   OperationResponse,
   OperationsListResponse,
   ProjectOperationsResponse,
@@ -47,6 +50,7 @@ import {
   type Database,
   type Endpoint,
   type EndpointType,
+  type MaskingRule,
   type Operation,
   type Project,
   type ProjectListItem,
@@ -79,6 +83,12 @@ export interface NeonClientOptions {
    * reads in flight). Default: undefined, every call is sent.
    */
   readFreshMs?: number;
+  /**
+   * Serve project lists (branches, endpoints, a branch's roles and databases) from a ProjectView kept up to
+   * date by this client's own mutation answers, refreshed from Neon when older than this (ms). Default:
+   * undefined, every list is read from Neon.
+   */
+  viewMaxAgeMs?: number;
 }
 
 export interface CallOptions {
@@ -235,6 +245,7 @@ export class NeonClient implements OperationsSource {
   readonly #http: NeonHttp;
   readonly #ownedDispatcher: Dispatcher | undefined;
   readonly #reads: ReadCoalescer | undefined;
+  readonly #view: ProjectView | undefined;
 
   constructor(options: NeonClientOptions) {
     if (!options.apiKey) throw new Error('NeonClient needs an API key');
@@ -253,6 +264,7 @@ export class NeonClient implements OperationsSource {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     });
     this.#reads = options.readFreshMs !== undefined ? new ReadCoalescer({ clock: options.clock ?? systemClock, freshMs: options.readFreshMs }) : undefined;
+    this.#view = options.viewMaxAgeMs !== undefined ? new ProjectView({ clock: options.clock ?? systemClock, maxAgeMs: options.viewMaxAgeMs }) : undefined;
     this.#scheduler.registerAccount(this.account, this);
   }
 
@@ -274,6 +286,10 @@ export class NeonClient implements OperationsSource {
         projectOf: (v) => v.project.id,
       },
       o,
+      (v) => {
+        const annotations = project.branch?.annotations;
+        this.#view?.putCreatedProject(v.project.id, v, annotations ? { object: { type: 'console/branch', id: v.branch.id }, value: annotations } : undefined);
+      },
     );
   }
 
@@ -321,7 +337,7 @@ export class NeonClient implements OperationsSource {
 
   /** Deletes the project; resolves with its last state. Rejects NotFoundError when already gone. */
   async deleteProject(projectId: string, o?: CallOptions): Promise<Project> {
-    const v = await this.#mutate({ method: 'DELETE', route: P, params: { project_id: projectId }, schema: ProjectResponse, projectId }, o);
+    const v = await this.#mutate({ method: 'DELETE', route: P, params: { project_id: projectId }, schema: ProjectResponse, projectId }, o, () => this.#view?.forget(projectId));
     return v.project;
   }
 
@@ -333,9 +349,11 @@ export class NeonClient implements OperationsSource {
     if (input.branch) body['branch'] = input.branch;
     if (input.endpoints) body['endpoints'] = input.endpoints;
     if (input.annotations) body['annotation_value'] = input.annotations;
+    const annotations = input.annotations;
     return this.#mutate(
       { method: 'POST', route: `${P}/branches`, params: { project_id: projectId }, body, schema: CreatedBranchResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      (v) => this.#view?.putCreatedBranch(projectId, v, annotations ? { object: { type: 'console/branch', id: v.branch.id }, value: annotations } : undefined),
     );
   }
 
@@ -364,6 +382,21 @@ export class NeonClient implements OperationsSource {
     q: { search?: string; pageSize?: number } = {},
     o?: CallOptions,
   ): Promise<{ branches: Branch[]; annotations: Record<string, Annotation> }> {
+    if (this.#view && !q.search) {
+      const listed = await this.#view.branches(projectId, async () => {
+        const all = await this.#listBranchPages(projectId, q);
+        return all.branches.map((branch) => ({ branch, annotation: all.annotations[branch.id] }));
+      }, o?.signal);
+      return fromViewBranches(listed);
+    }
+    return this.#listBranchPages(projectId, q, o);
+  }
+
+  async #listBranchPages(
+    projectId: string,
+    q: { search?: string; pageSize?: number },
+    o?: CallOptions,
+  ): Promise<{ branches: Branch[]; annotations: Record<string, Annotation> }> {
     const branches: Branch[] = [];
     const annotations: Record<string, Annotation> = {};
     let cursor: string | undefined;
@@ -385,6 +418,7 @@ export class NeonClient implements OperationsSource {
     return this.#mutate(
       { method: 'PATCH', route: BR, params: { project_id: projectId, branch_id: branchId }, body: { branch }, schema: BranchOperationsResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      (v) => this.#view?.putBranch(projectId, v.branch, v.operations),
     );
   }
 
@@ -393,13 +427,58 @@ export class NeonClient implements OperationsSource {
     return this.#mutateMaybeGone(
       { method: 'DELETE', route: BR, params: { project_id: projectId, branch_id: branchId }, schema: BranchOperationsResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      () => this.#view?.removeBranch(projectId, branchId),
     );
+  }
+
+  // ---- anonymized branches (Beta in Neon's spec) ------------------------------------------------------
+
+  /** Creates an anonymized branch (`branch_anonymized`) with its masking rules; `start` starts anonymization once it exists. */
+  createAnonymizedBranch(
+    projectId: string,
+    input: BranchCreateInput & { maskingRules: MaskingRule[]; start: boolean },
+    o?: CallOptions,
+  ): Promise<z.infer<typeof CreatedBranchResponse>> {
+    const branchCreate: Record<string, unknown> = {};
+    if (input.branch) branchCreate['branch'] = input.branch;
+    if (input.endpoints) branchCreate['endpoints'] = input.endpoints;
+    const body: Record<string, unknown> = { branch_create: branchCreate, masking_rules: input.maskingRules, start_anonymization: input.start };
+    if (input.annotations) body['annotation_value'] = input.annotations;
+    return this.#mutate(
+      { method: 'POST', route: `${P}/branch_anonymized`, params: { project_id: projectId }, body, schema: CreatedBranchResponse, projectId, operationsOf: (v) => v.operations },
+      o,
+    );
+  }
+
+  getAnonymizedStatus(projectId: string, branchId: string, o?: CallOptions): Promise<AnonymizedBranchStatus> {
+    return this.#read({ method: 'GET', route: `${BR}/anonymized_status`, params: { project_id: projectId, branch_id: branchId }, schema: AnonymizedBranchStatus, projectId }, o);
+  }
+
+  async getMaskingRules(projectId: string, branchId: string, o?: CallOptions): Promise<MaskingRule[]> {
+    const v = await this.#read({ method: 'GET', route: `${BR}/masking_rules`, params: { project_id: projectId, branch_id: branchId }, schema: MaskingRulesResponse, projectId }, o);
+    return v.masking_rules;
+  }
+
+  /** Replaces every masking rule of an anonymized branch. */
+  async updateMaskingRules(projectId: string, branchId: string, rules: MaskingRule[], o?: CallOptions): Promise<MaskingRule[]> {
+    const v = await this.#mutate(
+      { method: 'PATCH', route: `${BR}/masking_rules`, params: { project_id: projectId, branch_id: branchId }, body: { masking_rules: rules }, schema: MaskingRulesResponse, projectId },
+      o,
+    );
+    return v.masking_rules;
+  }
+
+  /** Starts anonymization (Neon accepts it in the initialized, error or anonymized state). */
+  startAnonymization(projectId: string, branchId: string, o?: CallOptions): Promise<AnonymizedBranchStatus> {
+    return this.#mutate({ method: 'POST', route: `${BR}/anonymize`, params: { project_id: projectId, branch_id: branchId }, schema: AnonymizedBranchStatus, projectId }, o);
   }
 
   restoreBranch(projectId: string, branchId: string, input: BranchRestoreInput, o?: CallOptions): Promise<BranchOperationsResponse> {
     return this.#mutate(
       { method: 'POST', route: `${BR}/restore`, params: { project_id: projectId, branch_id: branchId }, body: input, schema: BranchOperationsResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      // A restore changes the branch's roles, databases and state, and may add a branch: read it all again.
+      () => this.#view?.invalidate(projectId),
     );
   }
 
@@ -409,6 +488,7 @@ export class NeonClient implements OperationsSource {
     return this.#mutate(
       { method: 'POST', route: `${P}/endpoints`, params: { project_id: projectId }, body: { endpoint }, schema: EndpointOperationsResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      (v) => this.#view?.putEndpoint(projectId, v.endpoint, v.operations),
     );
   }
 
@@ -422,6 +502,11 @@ export class NeonClient implements OperationsSource {
 
   /** All endpoints of the project (not paginated by Neon). */
   async listEndpoints(projectId: string, o?: CallOptions): Promise<Endpoint[]> {
+    if (this.#view) return this.#view.endpoints(projectId, () => this.#listEndpointsOnce(projectId, o), o?.signal);
+    return this.#listEndpointsOnce(projectId, o);
+  }
+
+  async #listEndpointsOnce(projectId: string, o?: CallOptions): Promise<Endpoint[]> {
     const v = await this.#read({ method: 'GET', route: `${P}/endpoints`, params: { project_id: projectId }, schema: EndpointsListResponse, projectId }, o);
     return v.endpoints;
   }
@@ -438,6 +523,7 @@ export class NeonClient implements OperationsSource {
         operationsOf: (v) => v.operations,
       },
       o,
+      (v) => this.#view?.putEndpoint(projectId, v.endpoint, v.operations),
     );
   }
 
@@ -446,6 +532,7 @@ export class NeonClient implements OperationsSource {
     return this.#mutateMaybeGone(
       { method: 'DELETE', route: `${P}/endpoints/{endpoint_id}`, params: { project_id: projectId, endpoint_id: endpointId }, schema: EndpointOperationsResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      () => this.#view?.removeEndpoint(projectId, endpointId),
     );
   }
 
@@ -472,6 +559,7 @@ export class NeonClient implements OperationsSource {
         operationsOf: (v) => v.operations,
       },
       o,
+      (v) => this.#view?.putEndpoint(projectId, v.endpoint, v.operations),
     );
   }
 
@@ -482,10 +570,16 @@ export class NeonClient implements OperationsSource {
     return this.#mutate(
       { method: 'POST', route: `${BR}/roles`, params: { project_id: projectId, branch_id: branchId }, body: { role }, schema: RoleOperationsResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      (v) => this.#view?.putRole(projectId, branchId, v.role),
     );
   }
 
   async listRoles(projectId: string, branchId: string, o?: CallOptions): Promise<Role[]> {
+    if (this.#view) return this.#view.roles(projectId, branchId, () => this.#listRolesOnce(projectId, branchId, o), o?.signal);
+    return this.#listRolesOnce(projectId, branchId, o);
+  }
+
+  async #listRolesOnce(projectId: string, branchId: string, o?: CallOptions): Promise<Role[]> {
     const v = await this.#read({ method: 'GET', route: `${BR}/roles`, params: { project_id: projectId, branch_id: branchId }, schema: RolesListResponse, projectId }, o);
     return v.roles;
   }
@@ -510,6 +604,7 @@ export class NeonClient implements OperationsSource {
         operationsOf: (v) => v.operations,
       },
       o,
+      () => this.#view?.removeRole(projectId, branchId, roleName),
     );
   }
 
@@ -541,6 +636,7 @@ export class NeonClient implements OperationsSource {
         operationsOf: (v) => v.operations,
       },
       o,
+      (v) => this.#view?.putRole(projectId, branchId, v.role),
     );
   }
 
@@ -550,10 +646,16 @@ export class NeonClient implements OperationsSource {
     return this.#mutate(
       { method: 'POST', route: `${BR}/databases`, params: { project_id: projectId, branch_id: branchId }, body: { database }, schema: DatabaseOperationsResponse, projectId, operationsOf: (v) => v.operations },
       o,
+      (v) => this.#view?.putDatabase(projectId, branchId, v.database),
     );
   }
 
   async listDatabases(projectId: string, branchId: string, o?: CallOptions): Promise<Database[]> {
+    if (this.#view) return this.#view.databases(projectId, branchId, () => this.#listDatabasesOnce(projectId, branchId, o), o?.signal);
+    return this.#listDatabasesOnce(projectId, branchId, o);
+  }
+
+  async #listDatabasesOnce(projectId: string, branchId: string, o?: CallOptions): Promise<Database[]> {
     const v = await this.#read({ method: 'GET', route: `${BR}/databases`, params: { project_id: projectId, branch_id: branchId }, schema: DatabasesListResponse, projectId }, o);
     return v.databases;
   }
@@ -584,6 +686,7 @@ export class NeonClient implements OperationsSource {
         operationsOf: (v) => v.operations,
       },
       o,
+      (v) => this.#view?.putDatabase(projectId, branchId, v.database, databaseName),
     );
   }
 
@@ -599,6 +702,7 @@ export class NeonClient implements OperationsSource {
         operationsOf: (v) => v.operations,
       },
       o,
+      () => this.#view?.removeDatabase(projectId, branchId, databaseName),
     );
   }
 
@@ -628,7 +732,13 @@ export class NeonClient implements OperationsSource {
    */
   async waitForOperations(projectId: string, operations: ReadonlyArray<string | Operation>, o?: CallOptions): Promise<Operation[]> {
     try {
-      return await this.#scheduler.waitForOperations(this.account, projectId, operations, o?.signal);
+      const ended = await this.#scheduler.waitForOperations(this.account, projectId, operations, o?.signal);
+      this.#view?.settle(projectId, ended);
+      return ended;
+    } catch (err) {
+      // A failed operation (or a wait given up) leaves the project in a state the view cannot infer.
+      this.#view?.invalidate(projectId);
+      throw err;
     } finally {
       // Their end changed the project (a branch ready, a compute started): earlier reads are stale.
       this.#reads?.invalidate(projectId);
@@ -661,19 +771,30 @@ export class NeonClient implements OperationsSource {
     return this.#reads.read(c.projectId, key, () => this.#run(c, 'read', false) as Promise<z.infer<S>>, o?.signal);
   }
 
-  #mutate<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S>> {
-    return this.#changing(c, () => this.#run(c, 'mutation', false, o) as Promise<z.infer<S>>);
+  /** A mutation; `written` puts its answer into the project view (write-through). */
+  #mutate<S extends z.ZodType>(c: Call<S>, o?: CallOptions, written?: (v: z.infer<S>) => void): Promise<z.infer<S>> {
+    return this.#changing(c, () => this.#run(c, 'mutation', false, o) as Promise<z.infer<S>>, written);
   }
 
-  #mutateMaybeGone<S extends z.ZodType>(c: Call<S>, o?: CallOptions): Promise<z.infer<S> | null> {
-    return this.#changing(c, () => this.#run(c, 'mutation', true, o));
+  /** A DELETE; `written` runs for a deletion and for a resource that was already gone (204). */
+  #mutateMaybeGone<S extends z.ZodType>(c: Call<S>, o?: CallOptions, written?: () => void): Promise<z.infer<S> | null> {
+    return this.#changing(c, () => this.#run(c, 'mutation', true, o), written);
   }
 
-  /** Runs a mutation; what was read of its project before or while it ran is not served afterwards. */
-  async #changing<T>(c: Call<z.ZodType>, send: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a mutation; what was read of its project before or while it ran is not served afterwards by the
+   * ReadCoalescer. The project view takes the answer instead, and forgets the project when the mutation
+   * fails: a 404, a 409 or an unknown outcome means the view was wrong or may be.
+   */
+  async #changing<T>(c: Call<z.ZodType>, send: () => Promise<T>, written?: (v: T) => void): Promise<T> {
     if (c.projectId !== undefined) this.#reads?.invalidate(c.projectId);
     try {
-      return await send();
+      const answer = await send();
+      if (written) written(answer);
+      return answer;
+    } catch (err) {
+      if (c.projectId !== undefined) this.#view?.invalidate(c.projectId);
+      throw err;
     } finally {
       if (c.projectId !== undefined) this.#reads?.invalidate(c.projectId);
     }
@@ -711,4 +832,10 @@ export class NeonClient implements OperationsSource {
       },
     });
   }
+}
+
+function fromViewBranches(listed: readonly ViewBranch[]): { branches: Branch[]; annotations: Record<string, Annotation> } {
+  const annotations: Record<string, Annotation> = {};
+  for (const { branch, annotation } of listed) if (annotation) annotations[branch.id] = annotation;
+  return { branches: listed.map((b) => b.branch), annotations };
 }

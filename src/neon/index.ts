@@ -59,6 +59,8 @@ export type {
   Database,
   Annotation,
   AnnotationValue,
+  AnonymizedBranchStatus,
+  MaskingRule,
   ConnectionDetails,
   CreatedProjectResponse,
   CreatedBranchResponse,

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts';
+import { waitAbortably } from './abortable-wait.ts';
 
 /**
  * Shares reads of one project between the reconciles that ask for them at about the same time: an identical
@@ -47,23 +48,7 @@ export class ReadCoalescer {
       );
       this.#prune(now);
     }
-    const shared = entry.value as Promise<T>;
-    if (!signal) return shared;
-    signal.throwIfAborted();
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      shared.then(
-        (v) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(v);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      );
-    });
+    return waitAbortably(entry.value as Promise<T>, signal);
   }
 
   /** Forgets every read of `project` (a mutation or an operation's end may have changed it). */

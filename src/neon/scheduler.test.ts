@@ -330,15 +330,16 @@ describe('NeonScheduler under 429s', () => {
 
 /** A project whose operations run for the given times on a virtual clock; records when it is polled. */
 function projectOn(clock: VirtualClock) {
-  const runs = new Map<string, { start: number; end: number }>();
+  const runs = new Map<string, { start: number; end: number; action?: string }>();
   const polledAt: number[] = [];
   const source: OperationsSource = {
     listOperations: async () => {
       polledAt.push(clock.now());
       return {
-        operations: [...runs].map(([id, { start, end }]) => ({
-          ...op(id, clock.now() >= end ? 'finished' : 'running'),
-          total_duration_ms: Math.min(clock.now(), end) - start,
+        operations: [...runs].map(([id, { start, end, action }]) => ({
+          ...op(id, clock.now() >= end ? 'finished' : clock.now() >= start ? 'running' : 'scheduling'),
+          ...(action ? { action } : {}),
+          total_duration_ms: Math.max(0, Math.min(clock.now(), end) - start),
         })),
       };
     },
@@ -347,47 +348,132 @@ function projectOn(clock: VirtualClock) {
   const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
   s.registerAccount(ACCOUNT, source);
   const sentAt: number[] = [];
-  /** A mutation of the project that starts operation `id`, running `durationMs` from when it is sent. */
-  const mutate = (id: string, durationMs: number) =>
+  const lockedAt: number[] = [];
+  /**
+   * A mutation of the project that starts operation `id`, running `durationMs` from when it is sent; like Neon,
+   * the project refuses it with 423 while an operation runs.
+   */
+  const mutate = (id: string, durationMs: number, then?: { id: string; durationMs: number }) =>
     call(
       s,
       'p1',
       'mutation',
       async () => {
+        if ([...runs.values()].some((r) => clock.now() < r.end)) {
+          lockedAt.push(clock.now());
+          throw new LockedError(details(423, false));
+        }
         sentAt.push(clock.now());
         runs.set(id, { start: clock.now(), end: clock.now() + durationMs });
+        // A second operation queued behind the first, as Neon runs a project's operations one after another.
+        if (then) runs.set(then.id, { start: clock.now() + durationMs, end: clock.now() + durationMs + then.durationMs, action: 'start_compute' });
       },
-      [op(id, 'running')],
+      [op(id, 'running'), ...(then ? [{ ...op(then.id, 'scheduling'), action: 'start_compute' }] : [])],
     );
-  return { s, runs, polledAt, sentAt, mutate };
+  return { s, runs, polledAt, sentAt, lockedAt, mutate };
 }
 
 describe('NeonScheduler operation waits', () => {
-  it("polls at an operation's expected end once its action's duration is known, so the next mutation follows at once", async () => {
+  it("once an action's duration is known, the next mutation goes out at the operation's expected end without a poll", async () => {
     const clock = new VirtualClock();
-    const { s, runs, polledAt, sentAt, mutate } = projectOn(clock);
+    const { s, runs, polledAt, sentAt, lockedAt, mutate } = projectOn(clock);
     // Three mutations of one project, each starting a 2 s operation: each waits for the one before.
     const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_000), mutate('op-3', 2_000)];
     await clock.runUntil(() => sentAt.length === 3);
     await Promise.all(mutations);
     // The first wait knows nothing and backs off (polls at 0.5, 1.25 and 2.375 s); it learns 2 s.
-    expect(polledAt).toEqual([500, 1_250, 2_375, 4_375]);
+    expect(polledAt).toEqual([500, 1_250, 2_375]);
     expect(sentAt[1]).toBe(2_375);
-    // The second polls once, exactly when its operation ends, and the next mutation goes out then.
+    // Then the third is sent exactly when op-2 ends, and Neon's acceptance says op-2 ended: no poll, no 423.
     expect(sentAt[2]).toBe(runs.get('op-2')?.end);
+    expect(lockedAt).toEqual([]);
     s.close();
   });
 
-  it('past the expected end, polls again soon and then backs off', async () => {
+  it('an operation slower than expected turns the early mutation into a 423, then a drain and a retry', async () => {
     const clock = new VirtualClock();
-    const { s, polledAt, sentAt, mutate } = projectOn(clock);
+    const { s, polledAt, sentAt, lockedAt, mutate } = projectOn(clock);
     const mutations = [mutate('op-1', 2_000), mutate('op-2', 2_300), mutate('op-3', 2_000)];
     await clock.runUntil(() => sentAt.length === 3);
     await Promise.all(mutations);
-    // op-2 is expected to take 2 s: polled then, and 0.1, 0.25 and 0.475 s later, when it has ended.
+    // op-2 is expected to take 2 s: the third mutation is tried then (423); after the 423's short backoff
+    // (125 ms) the project is drained with one poll (0.5 s later, op-2 has ended by then) and it goes again.
     const second = sentAt[1] as number;
-    expect(polledAt.filter((at) => at > second).map((at) => at - second)).toEqual([2_000, 2_100, 2_250, 2_475]);
-    expect((sentAt[2] as number) - second).toBe(2_475);
+    expect(lockedAt.map((at) => at - second)).toEqual([2_000]);
+    expect(polledAt.filter((at) => at > second).map((at) => at - second)).toEqual([2_625]);
+    expect((sentAt[2] as number) - second).toBe(2_625);
+    s.close();
+  });
+
+  it("a wait is answered when its own operations end, while later mutations keep the project busy", async () => {
+    const clock = new VirtualClock();
+    const { s, sentAt, mutate } = projectOn(clock);
+    let learned = false;
+    const first = mutate('op-0', 1_000)
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-0'])) // learns 1 s
+      .then(() => (learned = true));
+    await clock.runUntil(() => learned);
+    await first;
+    let answeredAt: number | undefined;
+    const waited = mutate('op-1', 1_000)
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-1']))
+      .then(() => (answeredAt = clock.now()));
+    const later = [2, 3, 4, 5].map((i) => mutate(`op-${i}`, 1_000));
+    await clock.runUntil(() => sentAt.length === 6);
+    await Promise.all([waited, ...later]);
+    // op-1 ends 1 s after it was sent: its caller hears it then (or at the next batch), not after op-5.
+    expect(answeredAt).toBeDefined();
+    expect((answeredAt as number) - (sentAt[1] as number)).toBeLessThanOrEqual(2_000);
+    expect(answeredAt as number).toBeLessThan(sentAt[5] as number);
+    s.close();
+  });
+
+  it('an operation queued behind one a poll saw end is timed from what that poll saw, so the next mutation is not early', async () => {
+    const clock = new VirtualClock();
+    const { s, sentAt, lockedAt, runs, mutate } = projectOn(clock);
+    // Learn both actions' durations (the ids share the action of op()), then a mutation starting two operations.
+    let learned = false;
+    const first = mutate('a-0', 100, { id: 'b-0', durationMs: 1_000 })
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-0', 'b-0']))
+      .then(() => (learned = true));
+    await clock.runUntil(() => learned);
+    await first;
+    // Later, so the next poll round is not held back by the batch window of the last one.
+    clock.t += 10_000;
+    let waited = false;
+    const second = mutate('a-1', 100, { id: 'b-1', durationMs: 1_000 })
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-1'])) // a poll sees a-1 end while b-1 runs
+      .then(() => (waited = true));
+    const third = mutate('a-2', 100);
+    // Other work wakes the scheduler in between (here a read of another project), so the held mutation is
+    // looked at again before b-1 ends.
+    const other = clock.sleep(1_050).then(() => call(s, 'p2', 'read', async () => undefined));
+    await clock.runUntil(() => waited && sentAt.length === 3);
+    await Promise.all([second, third, other]);
+    expect(lockedAt).toEqual([]);
+    expect(sentAt[2]).toBeGreaterThanOrEqual(runs.get('b-1')?.end as number);
+    s.close();
+  });
+
+  it('waits whose operations have ended are answered together, one poll round per batch', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, sentAt, mutate } = projectOn(clock);
+    const first = mutate('op-0', 100).then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-0'])); // learns the duration
+    await clock.runUntil(() => polledAt.length > 0);
+    await first;
+    const before = polledAt.length;
+    let answered = 0;
+    const waits = Array.from({ length: 6 }, (_, i) =>
+      mutate(`op-${i + 1}`, 100)
+        .then(() => s.waitForOperations(ACCOUNT, 'p1', [`op-${i + 1}`]))
+        .then(() => answered++),
+    );
+    await clock.runUntil(() => answered === 6);
+    await Promise.all(waits);
+    expect(sentAt).toHaveLength(7);
+    // Six 100 ms operations, each waited for by its caller: the waits are answered by rounds at least 5 s
+    // (batchMs) apart, not one poll per operation.
+    expect(polledAt.length - before).toBeLessThanOrEqual(2);
     s.close();
   });
 });

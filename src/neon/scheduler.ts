@@ -80,6 +80,18 @@ export interface OperationPollPolicy {
   maxMs: number;
   /** Growth of the delay from one round to the next while waiters remain. */
   factor: number;
+  /**
+   * Least time between two poll rounds of a project whose waiters' operations are expected to have ended, in
+   * ms: the waits that end meanwhile are answered by one round. The project's next mutation does not wait for
+   * it (see `probe`); only the callers that asked how their operations ended do.
+   */
+  batchMs: number;
+  /**
+   * Send a project's next mutation as soon as its known operations are expected to have ended (their actions'
+   * learned durations), instead of polling first. Neon accepts a mutation only when no conflicting operation
+   * runs, so acceptance also says those operations ended; a 423 makes the lane poll before trying again.
+   */
+  probe: boolean;
   /** Operations per page requested from `GET /projects/{id}/operations` (1–1000). */
   pageSize: number;
   /** Pages read per round at most when a waited operation is not on the first page. */
@@ -181,7 +193,7 @@ type OpWaiter =
 /** An operation a mutation started, as far as its answer told. */
 interface PendingOperation {
   action: string;
-  /** When the answer arrived, and how long the operation had already run then. */
+  /** When the answer (or the last poll that saw it in flight) arrived, and how long it had already run then. */
   seenAt: number;
   elapsedMs: number;
 }
@@ -196,6 +208,10 @@ class ProjectLane {
   mutationActive = false;
   /** Operations our mutations started that have not been seen to end, in the order Neon runs them. */
   readonly pendingOps = new Map<string, PendingOperation>();
+  /** Operations known to have ended (Neon accepted a later mutation) whose final status is not read yet. */
+  readonly endedOps = new Set<string>();
+  /** When the last poll round was sent (batches waits whose operations have ended). */
+  lastRoundAt = Number.NEGATIVE_INFINITY;
   /** Something may be in flight that we do not know (after a 423 or an unknown outcome). */
   drainNeeded = false;
   gateBusy = false;
@@ -294,7 +310,7 @@ export class NeonScheduler {
       backoff: { baseMs: 250, capMs: 10_000 },
       ...options.retry,
     };
-    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, pageSize: 50, maxPages: 4, ...options.operationPoll };
+    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, batchMs: 5_000, probe: true, pageSize: 50, maxPages: 4, ...options.operationPoll };
     // Past the expected end the operation is nearly done: look again soon, never later than an unknown one.
     this.#poll = { ...poll, overdueMs: options.operationPoll?.overdueMs ?? Math.min(100, poll.initialMs) };
     this.#budgetTuning = { slowdownFactor: options.slowdownFactor, recoveryMs: options.recoveryMs, rampUpMs: options.rampUpMs };
@@ -380,6 +396,8 @@ export class NeonScheduler {
     const account = this.#account(spec.account);
     for (let attempt = 1; ; attempt++) {
       const { slot, waitMs } = await this.#acquire(lane, spec);
+      // A mutation sent while operations were expected to have ended (a probe): its acceptance says they did.
+      const probed = spec.kind === 'mutation' ? [...lane.pendingOps.keys()] : [];
       const started = this.#clock.now();
       let result: AttemptResult<T> | undefined;
       let error: NeonApiError | undefined;
@@ -395,6 +413,10 @@ export class NeonScheduler {
       if (result) {
         account.budget.onAnswered();
         if (spec.kind === 'mutation') lane.mutationActive = false;
+        for (const id of probed) {
+          lane.pendingOps.delete(id);
+          if (lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.add(id);
+        }
         const target = result.projectId !== undefined ? this.#lane(spec.account, result.projectId) : lane;
         if (target.projectId !== undefined) this.#track(target, result.operations ?? []);
         if (target !== lane) this.#forgetIfIdle(target);
@@ -608,9 +630,17 @@ export class NeonScheduler {
     const candidates: Waiter[] = [];
     const read = lane.reads[0];
     let mutation = lane.mutations[0];
+    let probeAt = Number.POSITIVE_INFINITY;
     if (mutation && !lane.gateOpen) {
-      if (lane.projectId !== undefined && !lane.mutationActive && !lane.gateBusy) void this.#openGate(lane);
-      mutation = undefined;
+      const expected = this.#probeAt(lane);
+      if (expected !== undefined && expected > now) {
+        // The project's operations should end by then: the mutation goes at that time, with no poll first.
+        probeAt = expected;
+        mutation = undefined;
+      } else if (expected === undefined) {
+        if (lane.projectId !== undefined && !lane.mutationActive && !lane.gateBusy) void this.#openGate(lane);
+        mutation = undefined;
+      }
     }
     if (lane.preferMutation) {
       if (mutation) candidates.push(mutation);
@@ -619,7 +649,7 @@ export class NeonScheduler {
       if (read) candidates.push(read);
       if (mutation) candidates.push(mutation);
     }
-    let at = Number.POSITIVE_INFINITY;
+    let at = probeAt;
     for (const w of candidates) {
       const available = budget.availableAt(w.route, now);
       if (available <= now) return { waiter: w, at: now };
@@ -748,8 +778,12 @@ export class NeonScheduler {
         const now = this.#clock.now();
         const expectedAt = this.#expectedIdleAt(lane);
         let sleepMs: number;
-        if (expectedAt !== undefined && expectedAt > now) {
-          sleepMs = expectedAt - now;
+        const urgent = lane.opWaiters.some((w) => w.kind === 'idle');
+        // Waits whose operations should be over are answered together, at most one round per batchMs, unless
+        // a mutation is held until the project drains.
+        const batchedAt = urgent ? Number.NEGATIVE_INFINITY : lane.lastRoundAt + this.#poll.batchMs;
+        if (expectedAt !== undefined && Math.max(expectedAt, batchedAt) > now) {
+          sleepMs = Math.max(expectedAt, batchedAt) - now;
           nextDelay = undefined;
         } else {
           sleepMs = nextDelay ?? (expectedAt === undefined ? this.#poll.initialMs : this.#poll.overdueMs);
@@ -773,16 +807,58 @@ export class NeonScheduler {
    */
   #expectedIdleAt(lane: ProjectLane): number | undefined {
     if (lane.drainNeeded) return undefined;
+    const ends = this.#pendingEnds(lane);
+    if (ends === undefined) return undefined;
+    // The first waiter whose operations should have ended sets the round: a project that keeps getting new
+    // operations (each mutation probing the end of the last) must not hold back the waits of earlier ones.
+    let first = Number.POSITIVE_INFINITY;
     for (const w of lane.opWaiters) {
-      if (w.kind === 'ops' && [...w.ids].some((id) => !lane.pendingOps.has(id))) return undefined;
+      let end = Number.NEGATIVE_INFINITY;
+      if (w.kind === 'idle') {
+        for (const at of ends.values()) end = Math.max(end, at);
+      } else {
+        for (const id of w.ids) {
+          if (lane.endedOps.has(id)) continue;
+          const at = ends.get(id);
+          if (at === undefined) return undefined; // an operation this process did not see start
+          end = Math.max(end, at);
+        }
+      }
+      first = Math.min(first, end);
     }
+    return first;
+  }
+
+  /** When each of the lane's pending operations should end: Neon runs them one after another. */
+  #pendingEnds(lane: ProjectLane): Map<string, number> | undefined {
+    const ends = new Map<string, number>();
     let end = Number.NEGATIVE_INFINITY;
-    for (const op of lane.pendingOps.values()) {
+    for (const [id, op] of lane.pendingOps) {
       const expectedMs = this.#operationDurations.get(op.action);
       if (expectedMs === undefined) return undefined;
       end = Math.max(end, op.seenAt) + Math.max(0, expectedMs - op.elapsedMs);
+      ends.set(id, end);
     }
+    return ends;
+  }
+
+  /** When the lane's pending operations should all have ended, from their actions' learned durations. */
+  #pendingEndAt(lane: ProjectLane): number | undefined {
+    const ends = this.#pendingEnds(lane);
+    if (ends === undefined) return undefined;
+    let end = Number.NEGATIVE_INFINITY;
+    for (const at of ends.values()) end = Math.max(end, at);
     return end;
+  }
+
+  /**
+   * When a mutation may be sent to the lane without polling first (see OperationPollPolicy.probe): when only
+   * operations we started are in the way and all of them are expected to have ended. Undefined: poll first.
+   */
+  #probeAt(lane: ProjectLane): number | undefined {
+    if (!this.#poll.probe || lane.projectId === undefined) return undefined;
+    if (lane.mutationActive || lane.gateBusy || lane.drainNeeded || lane.pendingOps.size === 0) return undefined;
+    return this.#pendingEndAt(lane);
   }
 
   /** Keeps a running estimate of how long operations of each action take. */
@@ -806,6 +882,7 @@ export class NeonScheduler {
       return;
     }
     this.#stats.operationPollRounds++;
+    lane.lastRoundAt = this.#clock.now();
     const seen = new Map<string, Operation>();
     let anyInFlight = false;
     let pages = 0;
@@ -839,9 +916,18 @@ export class NeonScheduler {
     }
     this.#emit({ type: 'operations-poll', account: lane.account, projectId, waiters: waiters.length, pages });
     // Whatever a round learns also clears the lane's own bookkeeping (an explicit wait spares the gate a poll).
+    const polledAt = this.#clock.now();
     for (const op of seen.values()) {
-      if (inFlightStatuses.has(op.status) || !lane.pendingOps.has(op.id)) continue;
+      const pending = lane.pendingOps.get(op.id);
+      if (pending && inFlightStatuses.has(op.status)) {
+        // Its progress as of now: once the operations before it are gone from the lane, this is what times it.
+        pending.seenAt = polledAt;
+        pending.elapsedMs = op.total_duration_ms;
+        continue;
+      }
+      if (inFlightStatuses.has(op.status) || !(pending || lane.endedOps.has(op.id))) continue;
       lane.pendingOps.delete(op.id);
+      lane.endedOps.delete(op.id);
       if (successStatuses.has(op.status)) this.#learnDuration(op);
     }
 
@@ -866,6 +952,8 @@ export class NeonScheduler {
   #settle(lane: ProjectLane, waiter: OpWaiter, settle: () => void): void {
     const i = lane.opWaiters.indexOf(waiter);
     if (i >= 0) lane.opWaiters.splice(i, 1);
+    // An ended operation nobody waits for any more need not be read.
+    for (const id of lane.endedOps) if (!lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.delete(id);
     settle();
   }
 

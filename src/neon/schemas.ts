@@ -121,6 +121,8 @@ export const Branch = z.object({
   created_at: timestamp,
   updated_at: timestamp,
   expires_at: timestamp.optional(),
+  /** When the branch was last restored (`…/restore`); final once the restore's operations have finished. */
+  last_reset_at: timestamp.optional(),
 });
 export type Branch = z.infer<typeof Branch>;
 
@@ -239,6 +241,33 @@ export type CreatedBranchResponse = z.infer<typeof CreatedBranchResponse>;
 export const BranchWithAnnotationResponse = z.object({ branch: Branch, annotation: Annotation });
 export const BranchOperationsResponse = z.object({ branch: Branch, operations });
 export type BranchOperationsResponse = z.infer<typeof BranchOperationsResponse>;
+
+/** A rule of an anonymized branch (Beta): which column, and the PostgreSQL Anonymizer function or value that masks it. */
+export const MaskingRule = z.object({
+  database_name: z.string(),
+  schema_name: z.string(),
+  table_name: z.string(),
+  column_name: z.string(),
+  masking_function: z.string().optional(),
+  masking_value: z.string().optional(),
+});
+export type MaskingRule = z.infer<typeof MaskingRule>;
+export const MaskingRulesResponse = z.object({ masking_rules: z.array(MaskingRule) });
+
+/** `state`: created, initialized, initialization_error, anonymizing, anonymized or error (a free string in the spec). */
+export const AnonymizedBranchStatus = z.object({
+  project_id: id,
+  branch_id: id,
+  state: z.string(),
+  status_message: z.string().optional(),
+  created_at: timestamp,
+  updated_at: timestamp,
+  failed_at: timestamp.optional(),
+  last_run: z
+    .object({ started_at: timestamp.optional(), completed_at: timestamp.optional(), masked_columns: z.number().int().optional() })
+    .optional(),
+});
+export type AnonymizedBranchStatus = z.infer<typeof AnonymizedBranchStatus>;
 export const BranchesListResponse = z.object({
   branches: z.array(Branch),
   annotations: z.record(z.string(), Annotation),

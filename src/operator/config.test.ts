@@ -16,11 +16,12 @@ describe('operator configuration', () => {
     expect(c).toMatchObject({
       namespaces: [],
       resyncPeriodMs: 600_000,
+      neonViewMaxAgeMs: 300_000,
       resyncJitter: 0.1,
       logLevel: 'info',
       neonApiUrl: 'https://console.neon.tech/api/v2',
       neonApiKey: 'k',
-      concurrency: 4,
+      concurrency: 16,
       leaderElection: { enabled: false, namespace: 'default', name: 'neon-operator-leader' },
       metricsPort: 8080,
     });

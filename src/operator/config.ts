@@ -15,6 +15,8 @@ export interface OperatorConfig {
   namespaces: string[];
   resyncPeriodMs: number;
   resyncJitter: number;
+  /** How long a project's lists read from Neon serve reconciles (see ProjectView); capped at half the resync period. */
+  neonViewMaxAgeMs: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   neonApiUrl: string;
   /** The operator's own Neon API key (NEON_API_KEY); never logged. */
@@ -77,6 +79,14 @@ const FLAGS = {
   kubeconfig: { flag: 'kubeconfig', help: 'Path of the kubeconfig. Default: $KUBECONFIG (may list several files), ~/.kube/config, or in-cluster.' },
   namespaces: { flag: 'namespaces', env: 'WATCH_NAMESPACES', help: 'Comma-separated namespaces to watch. Default: all namespaces.' },
   resyncPeriod: { flag: 'resync-period', env: 'RESYNC_PERIOD', default: '10m', help: 'How often every object is compared with Neon to repair drift (jittered ±10%).' },
+  neonViewMaxAge: {
+    flag: 'neon-view-max-age',
+    env: 'NEON_VIEW_MAX_AGE',
+    default: '5m',
+    help:
+      "How long a project's lists of branches, computes, roles and databases, as last read from Neon, serve reconciles " +
+      '(the operator\'s own changes are applied to them as Neon answers). Capped at half the resync period.',
+  },
   resyncJitter: { flag: 'resync-jitter', env: 'RESYNC_JITTER', default: '0.1', help: 'Spread of the resync period, as a fraction (0 to 0.5).' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error or fatal.' },
   neonApiUrl: { flag: 'neon-api-url', env: 'NEON_API_URL', default: DEFAULT_NEON_BASE_URL, help: 'Base URL of the Neon API v2.' },
@@ -93,7 +103,12 @@ const FLAGS = {
       '(a namespace may end with *, * alone means any; the project ID may be *). Default: none; a namespace reaches only ' +
       'the projects its NeonProjects created, or any project of an account it names with apiKeySecretRef.',
   },
-  concurrency: { flag: 'concurrency', env: 'CONCURRENCY', default: '4', help: 'Objects of one kind reconciled at once.' },
+  concurrency: {
+    flag: 'concurrency',
+    env: 'CONCURRENCY',
+    default: '16',
+    help: 'Objects of one kind reconciled at once. A pass that waits for its project (Neon runs one change at a time per project) holds one, so allow a few per project.',
+  },
   leaderElect: { flag: 'leader-elect', env: 'LEADER_ELECT', default: 'false', boolean: true, help: 'Run controllers only while holding a Lease (for several replicas).' },
   leaderElectionNamespace: {
     flag: 'leader-election-namespace',
@@ -210,6 +225,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     ),
     resyncPeriodMs: field('resyncPeriod', durationSchema),
     resyncJitter: field('resyncJitter', z.coerce.number().min(0).max(0.5)),
+    neonViewMaxAgeMs: field('neonViewMaxAge', durationSchema),
     logLevel: field('logLevel', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])),
     neonApiUrl: field('neonApiUrl', z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''))),
     neonApiKey,

@@ -71,7 +71,9 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
   const kube = new KubeClient(httpTransport(kubeConfig, { userAgent: `neon-operator/${OPERATOR_VERSION}` }));
   const scheduler = new NeonScheduler({ clock, logger: log.child({ component: 'neon-scheduler' }), ...overrides.scheduler });
   const defaultApiKey = config.apiKeySecret ? await readApiKeySecret(kube, config.apiKeySecret) : config.neonApiKey;
-  const accounts = new NeonAccounts({ scheduler, kube, baseUrl: config.neonApiUrl, defaultApiKey, clock, log, readFreshMs: NEON_READ_FRESH_MS });
+  const accounts = new NeonAccounts({ scheduler, kube, baseUrl: config.neonApiUrl, defaultApiKey, clock, log, readFreshMs: NEON_READ_FRESH_MS,
+    viewMaxAgeMs: Math.min(config.neonViewMaxAgeMs, config.resyncPeriodMs / 2),
+  });
   const metrics = new OperatorMetrics();
   metrics.bindScheduler(scheduler);
   const manager = new Manager({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCondition, isConditionTrue, setCondition, toKubeMicroTime, toKubeTime } from './conditions.ts';
+import { findCondition, isConditionTrue, reconcileError, reconcileSuccess, setCondition, setConditions, toKubeMicroTime, toKubeTime } from './conditions.ts';
 
 const t0 = Date.UTC(2026, 10, 29, 20, 0, 0, 123);
 const t1 = t0 + 60_000;
@@ -53,5 +53,19 @@ describe('setCondition', () => {
 
   it('formats MicroTime with six fractional digits', () => {
     expect(toKubeMicroTime(t0)).toBe('2026-11-29T20:00:00.123000Z');
+  });
+});
+
+describe('Ready and Synced', () => {
+  it('sets both in one list; a refused change flips Synced alone and keeps Ready\'s transition time', () => {
+    const ready = { type: 'Ready', status: 'True', reason: 'Ready', message: 'usable' } as const;
+    const a = setConditions([], [ready, reconcileSuccess()], 1, t0);
+    expect(a.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'True', 'Ready'],
+      ['Synced', 'True', 'ReconcileSuccess'],
+    ]);
+    const b = setConditions(a, [ready, reconcileError('NeonRejected', 'Neon refused the change')], 2, t1);
+    expect(findCondition(b, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 2, lastTransitionTime: toKubeTime(t0) });
+    expect(findCondition(b, 'Synced')).toMatchObject({ status: 'False', reason: 'NeonRejected', observedGeneration: 2, lastTransitionTime: toKubeTime(t1) });
   });
 });

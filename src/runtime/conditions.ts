@@ -13,6 +13,26 @@ export interface Condition {
 
 export type ConditionUpdate = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 
+/**
+ * The two conditions of an object that stands for an external resource, after crossplane-runtime:
+ * Ready says the external resource can be used (dependents wait on it, and only on it); Synced says the last
+ * attempt to apply the spec worked. A refused change to a working resource is Synced=False, Ready=True.
+ */
+export const READY = 'Ready';
+export const SYNCED = 'Synced';
+/** Synced=True: the last reconcile ran to the end. */
+export const RECONCILE_SUCCESS = 'ReconcileSuccess';
+
+/** Synced=True with reason ReconcileSuccess. */
+export function reconcileSuccess(message = 'the last reconcile applied the spec'): ConditionUpdate {
+  return { type: SYNCED, status: 'True', reason: RECONCILE_SUCCESS, message };
+}
+
+/** Synced=False: the last reconcile could not apply the spec, for `reason` (CamelCase). */
+export function reconcileError(reason: string, message: string): ConditionUpdate {
+  return { type: SYNCED, status: 'False', reason, message };
+}
+
 /** metav1.Condition's limit; longer messages are cut so the status write is not rejected. */
 const MAX_MESSAGE = 32_768;
 const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
@@ -53,6 +73,18 @@ export function setCondition(
   };
   if (index >= 0) list[index] = next;
   else list.push(next);
+  return list;
+}
+
+/** setCondition for each update in turn (e.g. Ready and Synced in one status write). Pure. */
+export function setConditions(
+  conditions: readonly Condition[] | undefined,
+  updates: readonly ConditionUpdate[],
+  observedGeneration: number | undefined,
+  now: number,
+): Condition[] {
+  let list = [...(conditions ?? [])];
+  for (const update of updates) list = setCondition(list, update, observedGeneration, now);
   return list;
 }
 

@@ -130,6 +130,20 @@ describe('Controller', () => {
     expect(t.keys).toHaveLength(3);
   });
 
+  it('wakeWhen brings the key back as soon as the work it names settles, before its requeueAfter', async () => {
+    let finish: () => void = () => {};
+    const work = new Promise<void>((resolve) => (finish = resolve));
+    const t = setup(async (_key, calls) => (calls === 1 ? { requeueAfter: 60_000, wakeWhen: work } : undefined));
+    t.initial.set(resourcePath(branches), [branch('b1', '1')]);
+    await t.start();
+    expect(t.keys).toHaveLength(1);
+    await t.clock.advance(1_000);
+    expect(t.keys).toHaveLength(1);
+    finish();
+    await flushMicrotasks();
+    expect(t.keys).toHaveLength(2);
+  });
+
   it('a backoff requeue comes back after the growing per-key backoff, and a settled pass resets it', async () => {
     const t = setup(async (_key, calls) => (calls <= 3 ? { backoff: true } : calls === 4 ? undefined : { backoff: true }));
     t.initial.set(resourcePath(branches), [branch('b1', '1')]);

@@ -254,6 +254,10 @@ export class Controller<T extends KubeObject = KubeObject> {
     try {
       const result = await this.#options.reconciler(key, { signal, log });
       const requeueAfter = result?.requeueAfter;
+      if (result?.wakeWhen) {
+        const wake = (): void => this.enqueue(key);
+        result.wakeWhen.then(wake, wake);
+      }
       if (result?.backoff) {
         // Not an error, but not settled either: visible at debug on every attempt, paced by the backoff.
         log.debug({ attempt: this.queue.failures(keyString) + 1, minDelayMs: requeueAfter }, 'requeued with backoff');

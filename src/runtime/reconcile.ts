@@ -18,9 +18,11 @@ export interface ReconcileContext {
  * `backoff` (controller-runtime's `Requeue: true`) the key comes back after its per-key exponential
  * backoff instead (at least `requeueAfter`), counted like a failure but not logged as an error: for a pass
  * that called Neon and must look again, so a condition that does not clear cannot poll Neon at a fixed
- * rate. The count is reset by the next pass that returns without `backoff`.
+ * rate. The count is reset by the next pass that returns without `backoff`. `wakeWhen` brings the key back as
+ * soon as that promise settles (either way), e.g. when operations a pass started have ended: the pass returns
+ * and frees its worker instead of waiting; `requeueAfter` still applies as a safety net.
  */
-export type ReconcileResult = { requeueAfter?: number; backoff?: boolean } | void;
+export type ReconcileResult = { requeueAfter?: number; backoff?: boolean; wakeWhen?: Promise<unknown> } | void;
 
 /**
  * Level-based reconcile contract (controller-runtime's `reconcile.Reconciler`): read the current state for

@@ -33,6 +33,11 @@ const DEGRADED_REASONS = new Set([
   'NeonOperationFailed',
   'SecretConflict',
   'Conflict',
+  'IdentityNotFound',
+  // Anonymized branches: masking failed, was not started, or the branch found is not anonymized.
+  'AnonymizationFailed',
+  'AnonymizationNotStarted',
+  'NotAnonymized',
 ]);
 
 async function sourceFiles(dir: string): Promise<string[]> {
@@ -53,6 +58,8 @@ async function controllerReasons(): Promise<Set<string>> {
     for (const m of text.matchAll(/(?:(?:NotReadyError|BlockedError)\(\s*|reason:\s*)'([A-Z][A-Za-z0-9]*)'/g)) if (m[1]) reasons.add(m[1]);
   }
   reasons.delete('Ready');
+  // The reason of the Paused condition (shown as Suspended), not of Ready.
+  reasons.delete('Paused');
   return reasons;
 }
 
@@ -106,6 +113,20 @@ describe('deploy/argocd/health.lua in gopher-lua', () => {
     const [unknown, strange] = await runHealthChecks([objectWith('Reconciling', 'Unknown'), objectWith('SomethingNew')]);
     expect(unknown).toEqual({ status: 'Progressing', message: 'Reconciling: m' });
     expect(strange).toEqual({ status: 'Degraded', message: 'SomethingNew: m' });
+  });
+
+  it('shows a paused object (Paused=True) as Suspended, whatever Ready says, also while it is being deleted', async () => {
+    const paused = (o: unknown, deleting = false) => {
+      const obj = o as { metadata: Record<string, unknown>; status: { conditions: unknown[] } };
+      obj.status.conditions.push({ type: 'Paused', status: 'True', reason: 'Paused', message: 'p', lastTransitionTime: '2026-11-29T21:00:00Z' });
+      if (deleting) obj.metadata['deletionTimestamp'] = '2026-11-29T21:00:00Z';
+      return obj;
+    };
+    const results = await runHealthChecks([paused(objectWith('Ready', 'True')), paused(objectWith('BranchHasChildren'), true)]);
+    expect(results).toEqual([
+      { status: 'Suspended', message: 'Paused: p' },
+      { status: 'Suspended', message: 'Paused: p' },
+    ]);
   });
 
   it('the runner is the sandbox Argo CD uses: no string library (a script relying on it fails here too)', async () => {

@@ -43,7 +43,7 @@ async function writeEcKey(path: string): Promise<void> {
 }
 
 /** A leaf certificate signed by the CA: `subject` like `/O=system:masters/CN=admin`. */
-async function issue(
+export async function issue(
   dir: string,
   ca: { cert: string; key: string },
   name: string,
@@ -65,18 +65,27 @@ async function issue(
   return { cert, key };
 }
 
+/** A self-signed CA (`ca.crt`, `ca.key` in `dir`) that lives two days. */
+export async function createCa(dir: string, commonName = 'neon-operator-test-ca'): Promise<{ cert: string; key: string }> {
+  const key = join(dir, 'ca.key');
+  const cert = join(dir, 'ca.crt');
+  await writeEcKey(key);
+  await openssl([
+    'req', '-x509', '-new', '-key', key, '-subj', `/CN=${commonName}`, '-days', VALID_DAYS, '-sha256',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    '-out', cert,
+  ]);
+  return { cert, key };
+}
+
+/** The extensions of a leaf certificate (add extendedKeyUsage and subjectAltName). */
+export const LEAF_EXTENSIONS: readonly string[] = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment'];
+
 /** Creates a CA, the API server's serving certificate (127.0.0.1, localhost), client certificates and the SA key. */
 export async function createPki(dir: string): Promise<Pki> {
-  const caKey = join(dir, 'ca.key');
-  const caCert = join(dir, 'ca.crt');
-  await writeEcKey(caKey);
-  await openssl([
-    'req', '-x509', '-new', '-key', caKey, '-subj', '/CN=neon-operator-test-ca', '-days', VALID_DAYS, '-sha256',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-out', caCert,
-  ]);
-  const ca = { cert: caCert, key: caKey };
-  const leaf = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment'];
+  const ca = await createCa(dir);
+  const { cert: caCert, key: caKey } = ca;
+  const leaf = LEAF_EXTENSIONS;
   const [serving, admin, kcm] = await Promise.all([
     issue(dir, ca, 'serving', '/CN=kube-apiserver', [
       ...leaf,

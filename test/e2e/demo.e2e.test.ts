@@ -76,6 +76,18 @@ function expectReadyAndMasked(out: string): void {
   expect(out.match(/password=(?!\*\*\*\*)[^&\s]+/g) ?? []).toEqual([]);
 }
 
+/** Asserts the demo's last step logged in with the app's Secret and printed the query's answer. */
+function expectLoggedIn(out: string): void {
+  const login = out.slice(out.indexOf('==> Logging in as the application does'));
+  expect(login).toMatch(/^==> Logging in as the application does, with Secret neon-demo\/app-db \(key uri\)$/m);
+  expect(login).toMatch(/^\s+postgresql:\/\/app:\*\*\*\*@ep-[a-z0-9-]+\.\S+:5432\/app\?sslmode=require$/m);
+  expect(login).toMatch(/^\s+> select current_user, current_database\(\), version\(\)$/m);
+  expect(login).toMatch(/^\s+current_user\s+current_database\s+version$/m);
+  // The answer of a real server: the app role on the app database.
+  expect(login).toMatch(/^\s+app\s+app\s+PostgreSQL \d+(\.\d+)? on \S+/m);
+  expect(login.indexOf('Logging in')).toBeLessThan(login.indexOf('Stopping everything'));
+}
+
 describe('npm run demo', () => {
   it('starts its own control plane and emulator, gets every example Ready, masks passwords and leaves nothing behind', async () => {
     const run = await runDemo(cleanEnv());
@@ -84,6 +96,7 @@ describe('npm run demo', () => {
     expect(out).toContain('Starting the local control plane');
     expect(out).toContain('Starting the Neon API emulator');
     expectReadyAndMasked(out);
+    expectLoggedIn(out);
     // The operator's metrics were served and counted what happened.
     expect(out).toMatch(/neon_operator_resources\{ready="True"\}\s+5/);
     expect(out).toMatch(/neon_operator_neon_api_requests_total\s+[1-9]\d*/);
@@ -109,7 +122,9 @@ describe('npm run demo', () => {
       port: 0,
       seed: 5,
       durations: { create_timeline: 800, start_compute: 600, create_branch: 200, apply_config: 100, suspend_compute: 200, delete_timeline: 200 },
+      postgres: true,
     });
+    const computes = emulator.compute?.access;
     const apiKey = 'e2e-demo-neon-api-key-0123456789';
     const account = emulator.accountOf(apiKey);
     // Every password Neon (the emulator) ever held for this account during the run.
@@ -120,7 +135,15 @@ describe('npm run demo', () => {
       }
     };
     try {
-      const env = { ...cleanEnv(), KUBECONFIG: cp.kubeconfigPath, NEON_API_KEY: apiKey, NEON_API_URL: emulator.url };
+      // The Secret's hosts resolve nowhere here: as for libpq, PGHOSTADDR says where they are.
+      const env = {
+        ...cleanEnv(),
+        KUBECONFIG: cp.kubeconfigPath,
+        NEON_API_KEY: apiKey,
+        NEON_API_URL: emulator.url,
+        PGHOSTADDR: computes?.address,
+        PGSSLROOTCERT: computes?.caFile,
+      };
       const poll = setInterval(collect, 50);
       const run = await runDemo(env, ['--timeout', '180'], collect).finally(() => clearInterval(poll));
       collect();
@@ -130,6 +153,7 @@ describe('npm run demo', () => {
       expect(out).not.toContain('Starting the local control plane');
       expect(out).not.toContain('Starting the Neon API emulator');
       expectReadyAndMasked(out);
+      expectLoggedIn(out);
 
       expect(passwords.size).toBeGreaterThanOrEqual(2); // the project's default role and the app role
       for (const password of passwords) {

@@ -26,7 +26,7 @@ import {
 
 const BRANCH_EXISTS = 'BRANCH_ALREADY_EXISTS';
 
-/** Branches: create (with endpoints and annotation_value), list (annotations, cursor), get, update, delete, restore. */
+/** Branches: create (with endpoints and annotation_value), list (annotations, cursor), get, update, delete. Restore: restore.ts. */
 export function registerBranchRoutes(router: Router): void {
   router.add('POST', '/projects/{project_id}/branches', (ctx) => {
     const { state } = ctx;
@@ -182,7 +182,7 @@ export function registerBranchRoutes(router: Router): void {
         throw new ApiError(409, `branch with name "${name}" already exists`, BRANCH_EXISTS);
       }
     }
-    const annotations = optStringMap(body, 'annotation_value');
+    // The spec's BranchUpdateRequest has no `annotation_value` (only create does): it is not applied.
     if (typeof upd['expires_at'] === 'string') {
       requireExpiry(upd['expires_at'], ctx.state.now());
       if (branch.isDefault || (isProtected ?? branch.protected)) {
@@ -195,10 +195,6 @@ export function registerBranchRoutes(router: Router): void {
     if (isProtected !== undefined) branch.protected = isProtected;
     if (upd['expires_at'] === null) delete branch.expiresAt;
     else if (typeof upd['expires_at'] === 'string') branch.expiresAt = upd['expires_at'];
-    if (annotations !== undefined) {
-      branch.annotations = annotations;
-      branch.annotationsUpdatedAt = now;
-    }
     branch.updatedAt = now;
     return { status: 200, body: { branch: branchView(ctx.state, project, branch), operations: [] } };
   });
@@ -224,47 +220,6 @@ export function registerBranchRoutes(router: Router): void {
     const view = branchView(state, project, branch);
     project.branches.delete(branch.id);
     return { status: 200, body: { branch: view, operations: ops.map((op) => operationView(state, op)) } };
-  });
-
-  router.add('POST', '/projects/{project_id}/branches/{branch_id}/restore', (ctx) => {
-    const { state } = ctx;
-    const project = requireProject(ctx);
-    const branch = requireBranch(ctx, project);
-    const body = bodyObject(ctx);
-    const sourceId = optString(body, 'source_branch_id');
-    if (sourceId === undefined) throw new ApiError(400, 'source_branch_id is required');
-    const source = requireBranch(ctx, project, sourceId);
-    const preserveName = optString(body, 'preserve_under_name');
-    if (preserveName !== undefined && [...project.branches.values()].some((b) => b.name === preserveName)) {
-      throw new ApiError(409, `branch with name "${preserveName}" already exists`, BRANCH_EXISTS);
-    }
-    requireNoConflict(ctx, project);
-    const now = state.now();
-    if (preserveName !== undefined) {
-      // The branch's previous state lives on under the new name, as a child of the restored branch.
-      const kept = state.newBranch(project, { name: preserveName, parentId: branch.id });
-      for (const r of branch.roles.values()) kept.roles.set(r.name, { ...r });
-      for (const d of branch.databases.values()) kept.databases.set(d.name, { ...d, id: state.ids.databaseId() });
-      kept.currentState = 'ready';
-    }
-    const ops: OperationRecord[] = [];
-    const eps = state.endpointsOfBranch(project, branch.id).map((ep) => state.settleEndpoint(project, ep));
-    for (const ep of eps) if (ep.currentState === 'active') ops.push(state.suspendCompute(project, ep));
-    const timeline = state.addOperation(project, 'create_timeline', { branchId: branch.id });
-    ops.push(timeline);
-    for (const ep of eps) if (ep.currentState === 'active') ops.push(state.startCompute(project, ep));
-    if (source.id !== branch.id) {
-      branch.roles = new Map([...source.roles].map(([k, r]) => [k, { ...r }]));
-      branch.databases = new Map([...source.databases].map(([k, d]) => [k, { ...d }]));
-    }
-    branch.lastResetAt = now;
-    branch.updatedAt = now;
-    branch.currentState = 'init';
-    branch.readyOperationId = timeline.id;
-    return {
-      status: 200,
-      body: { branch: branchView(state, project, branch), operations: ops.map((op) => operationView(state, op)) },
-    };
   });
 
   router.add('GET', '/projects/{project_id}/branches/{branch_id}/endpoints', (ctx) => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { ManualClock } from './manual-clock.ts';
 import { RawClient } from './raw-client.ts';
-import { startEmulator, type EmulatorHandle } from './server.ts';
+import { startEmulator, type EmulatorHandle, type EmulatorOptions } from './server.ts';
 
 /** The emulator as its own tests use it: a manual clock, no rate limits, answers checked against the spec. */
 export interface EmulatorUnderTest {
@@ -14,13 +14,16 @@ export interface EmulatorUnderTest {
   newProject(project?: Record<string, unknown>): Promise<{ id: string; mainId: string; endpointId: string; password: string }>;
 }
 
-/** Starts one emulator before the file's tests and stops it after them (failing on any off-spec answer). */
-export function useEmulatorUnderTest(): EmulatorUnderTest {
+/**
+ * Starts one emulator before the file's tests and stops it after them (failing on any off-spec answer).
+ * `options` adds to the defaults (e.g. `postgres: true`).
+ */
+export function useEmulatorUnderTest(options: EmulatorOptions = {}): EmulatorUnderTest {
   const clock = new ManualClock();
   let em: EmulatorHandle | undefined;
   let api: RawClient | undefined;
   beforeAll(async () => {
-    em = await startEmulator({ clock, limits: false, validateResponses: true });
+    em = await startEmulator({ clock, limits: false, validateResponses: true, ...options });
     api = new RawClient(em.url);
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import type { FaultConfig } from './faults.ts';
 
 /**
  * Standalone Neon API emulator for demos and for pointing the Neon CLI at:
- *   npm run emulator -- --port 8080 [--seed N] [--api-key K ...] [--fault-503 0.1] [--no-limits]
+ *   npm run emulator -- --port 8080 [--seed N] [--api-key K ...] [--fault-503 0.1] [--no-limits] [--postgres]
  * Then: NEON_API_HOST=<printed url> neonctl --api-key K --no-analytics projects list
  */
 const { values } = parseArgs({
@@ -31,6 +31,9 @@ const { values } = parseArgs({
     'validate-responses': { type: 'boolean', default: false },
     'validate-requests': { type: 'boolean', default: false },
     'log-requests': { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
+    'postgres-address': { type: 'string' },
+    'postgres-port': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -47,6 +50,8 @@ if (values.help) {
       '  --duration action=ms (repeatable, e.g. start_compute=200)',
       '  --no-store-passwords --region-host H --validate-responses --validate-requests',
       '  --log-requests (one line per request: method, path, status; never keys or bodies)',
+      '  --postgres: a real Postgres server behind every branch, reached on the endpoints\' hosts',
+      '    --postgres-address A (a random 127.x.y.z)   --postgres-port N (5432)',
       '',
     ].join('\n'),
   );
@@ -111,11 +116,29 @@ const seed = num('seed', values.seed);
 if (seed !== undefined) opts.seed = seed;
 if (values['api-key'] && values['api-key'].length > 0) opts.apiKeys = values['api-key'];
 if (values['region-host']) opts.regionHost = values['region-host'];
+if (values.postgres) {
+  const port = num('postgres-port', values['postgres-port']);
+  opts.postgres = {
+    ...(values['postgres-address'] ? { address: values['postgres-address'] } : {}),
+    ...(port !== undefined ? { port } : {}),
+  };
+}
 
 const emulator = await startEmulator(opts);
 process.stdout.write(`Neon API emulator listening on ${emulator.url}\n`);
 const keyHint = opts.apiKeys ? '<one of the --api-key values>' : '<any non-empty key>';
 process.stdout.write(`  neonctl: NEON_API_HOST=${emulator.url} npx neonctl --api-key ${keyHint} --no-analytics projects list\n`);
+if (emulator.compute) {
+  const a = emulator.compute.access;
+  process.stdout.write(
+    [
+      `Postgres computes: *.${a.regionHost} on ${a.address}:${String(a.port)} (TLS, CA ${a.caFile})`,
+      `  the host names resolve nowhere: tell the client the address, e.g.`,
+      `  PGHOSTADDR=${a.address} PGSSLROOTCERT=${a.caFile} psql "<connection uri>"`,
+      '',
+    ].join('\n'),
+  );
+}
 
 let stopping = false;
 const shutdown = (signal: string): void => {

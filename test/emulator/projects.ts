@@ -10,7 +10,7 @@ import {
   requireProject,
   type Router,
 } from './router.ts';
-import { requireAutoscalingLimits, requireDatabaseName, requireRegion, requireRoleName } from './refusals.ts';
+import { requireAutoscalingLimits, requireDatabaseName, requireHistoryRetention, requireRegion, requireRoleName } from './refusals.ts';
 import {
   branchView,
   connectionDetails,
@@ -37,6 +37,7 @@ export function registerProjectRoutes(router: Router): void {
     const regionId = optString(p, 'region_id');
     if (regionId !== undefined) requireRegion(regionId, ctx.state.regionId);
     const historyRetentionSeconds = optNumber(p, 'history_retention_seconds');
+    requireHistoryRetention(historyRetentionSeconds, ctx.state.plan);
     const storePasswords = optBoolean(p, 'store_passwords');
     const branchName = optString(branch, 'name');
     const roleName = optString(branch, 'role_name');
@@ -124,6 +125,7 @@ export function registerProjectRoutes(router: Router): void {
     const name = optString(upd, 'name');
     if (name !== undefined && (name.length < 1 || name.length > 256)) throw new ApiError(400, 'project name must be 1 to 256 characters');
     const history = optNumber(upd, 'history_retention_seconds');
+    requireHistoryRetention(history, ctx.state.plan);
     if (name !== undefined) p.name = name;
     if (history !== undefined) p.historyRetentionSeconds = history;
     if (upd['settings'] !== undefined) p.settings = { ...p.settings, ...field(upd, 'settings') };

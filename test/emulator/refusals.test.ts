@@ -154,3 +154,21 @@ describe('parent timestamps (https://neon.com/docs/introduction/history-window)'
     expect((await create('recent', iso(clock.now() - 30 * 60_000))).status).toBe(201);
   });
 });
+
+describe('history window per plan (https://neon.com/docs/introduction/history-window, "Defaults and plan limits")', () => {
+  it('refuses a window above the plan\'s maximum on create and update, changing nothing', async () => {
+    const p = await newProject({ history_retention_seconds: 7 * 86400 });
+    t.em.state.plan = 'free';
+    try {
+      const update = await t.api.patch(`/projects/${p.id}`, { project: { history_retention_seconds: 86400 } });
+      expectRefused(update, /history_retention_seconds: 86400 exceeds the free plan's maximum of 21600 seconds/);
+      expect(t.em.state.projects.get(p.id)?.historyRetentionSeconds).toBe(7 * 86400);
+      const before = t.em.state.projects.size;
+      expectRefused(await t.api.post('/projects', { project: { history_retention_seconds: 86400 } }), /exceeds the free plan's maximum/);
+      expect(t.em.state.projects.size).toBe(before);
+      expect((await t.api.patch(`/projects/${p.id}`, { project: { history_retention_seconds: 21600 } })).status).toBe(200);
+    } finally {
+      t.em.state.plan = 'scale';
+    }
+  });
+});

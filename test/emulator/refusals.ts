@@ -40,6 +40,20 @@ const RESERVED_DATABASE_NAMES = new Set(['postgres', 'template0', 'template1']);
 /** Postgres identifiers are NAMEDATALEN - 1 = 63 bytes; the spec's role name says "Cannot exceed 63 bytes". */
 const POSTGRES_NAME_MAX_BYTES = 63;
 
+/**
+ * https://neon.com/docs/introduction/history-window ("Defaults and plan limits"): the longest history window of
+ * each plan. A CRD cannot know the account's plan, so only Neon can refuse a window above it.
+ */
+export const PLAN_HISTORY_RETENTION_MAX_SECONDS = { free: 6 * 3600, launch: 7 * 86400, scale: 30 * 86400 } as const;
+export type NeonPlan = keyof typeof PLAN_HISTORY_RETENTION_MAX_SECONDS;
+
+export function requireHistoryRetention(seconds: number | undefined, plan: NeonPlan): void {
+  const max = PLAN_HISTORY_RETENTION_MAX_SECONDS[plan];
+  if (seconds !== undefined && seconds > max) {
+    throw new ApiError(400, `history_retention_seconds: ${seconds} exceeds the ${plan} plan's maximum of ${max} seconds`);
+  }
+}
+
 /** https://neon.com/docs/guides/branch-expiration#timestamp-format-requirements: at most 30 days ahead. */
 export const MAX_EXPIRY_MS = 30 * 24 * 3600 * 1000;
 

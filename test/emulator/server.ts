@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../src/clock.ts';
+import { registerAnonymizedRoutes } from './anonymized.ts';
 import { registerBranchRoutes } from './branches.ts';
 import { registerDatabaseRoutes } from './databases.ts';
 import { registerEndpointRoutes } from './endpoints.ts';
@@ -10,12 +11,16 @@ import { NEON_LIMITS, RateLimiter, type RateLimits } from './limits.ts';
 import { registerAccountRoutes, registerOperationRoutes } from './operations.ts';
 import { registerProjectRoutes } from './projects.ts';
 import { NeonIds, SeededRandom } from './random.ts';
+import { registerRestoreRoutes } from './restore.ts';
 import { registerRoleRoutes } from './roles.ts';
 import { ApiError, Router, type Reply } from './router.ts';
 import { EmulatorState } from './state.ts';
+import type { NeonPlan } from './refusals.ts';
+import type { ComputeDataPlane, ComputeOptions } from './compute/data-plane.ts';
 
 export type { FaultConfig } from './faults.ts';
 export type { RateLimits } from './limits.ts';
+export type { ComputeAccess, ComputeDataPlane, ComputeOptions } from './compute/data-plane.ts';
 export { EmulatorState, DEFAULT_DURATIONS } from './state.ts';
 export type {
   BranchRecord,
@@ -74,6 +79,8 @@ export interface EmulatorOptions {
   regionHost?: string;
   /** Default `aws-us-east-2`. */
   regionId?: string;
+  /** The account's plan, which bounds `history_retention_seconds`; default `scale` (30 days, the CRD's own limit). */
+  plan?: NeonPlan;
   /**
    * Validate every response against the official OpenAPI spec; read the result with `specViolations()`.
    * Default: on inside a test run (vitest), off otherwise (the standalone server, the demo).
@@ -94,6 +101,11 @@ export interface EmulatorOptions {
   onResponse?: (info: ResponseInfo) => void;
   /** Oldest request-log entries are dropped beyond this many (default 100,000). */
   maxLogEntries?: number;
+  /**
+   * A real Postgres server behind every branch, reached through the endpoints' hosts (see
+   * test/emulator/README.md): `true` for the defaults. Off by default.
+   */
+  postgres?: boolean | ComputeOptions;
 }
 
 export interface RequestLogEntry {
@@ -145,6 +157,8 @@ export interface EmulatorHandle {
   accountOf(apiKey: string): string;
   /** Responses (and, with `validateRequests`, requests) that did not match the official spec. */
   specViolations(): SpecViolation[];
+  /** The Postgres data plane when started with `postgres`: `compute.access` says how to reach it. */
+  compute: ComputeDataPlane | undefined;
 }
 
 /** The account id for an API key: a stable digest, so the key itself is never stored or shown. */
@@ -156,6 +170,8 @@ function buildRouter(): Router {
   const router = new Router();
   registerProjectRoutes(router);
   registerBranchRoutes(router);
+  registerRestoreRoutes(router);
+  registerAnonymizedRoutes(router);
   registerEndpointRoutes(router);
   registerRoleRoutes(router);
   registerDatabaseRoutes(router);
@@ -195,6 +211,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     storePasswords: opts.storePasswords ?? true,
     regionId: opts.regionId ?? 'aws-us-east-2',
     regionHost: opts.regionHost ?? 'c-2.us-east-2.aws.neon.tech',
+    plan: opts.plan ?? 'scale',
     operationFailure: () => faults.operationOutcome(),
   });
   const requestIds = new NeonIds(new SeededRandom(seed + 3));
@@ -215,6 +232,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (validateResponses) validator = mod.createResponseValidator();
     if (opts.validateRequests) requestValidator = mod.createRequestValidator();
   }
+  // Loaded only on demand too: Postgres binaries, the pg client and openssl are needed only here.
+  const compute = opts.postgres
+    ? await (await import('./compute/data-plane.ts')).ComputeDataPlane.start(state, opts.postgres === true ? {} : opts.postgres)
+    : undefined;
 
   function record(entry: RequestLogEntry, info: ResponseInfo): void {
     log.push(entry);
@@ -315,6 +336,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       try {
         reply = match.route.handler({ account, params: match.params, query: url.searchParams, body, state });
         entry.applied = method !== 'GET' && reply.status < 300;
+        if (entry.applied) void compute?.sync();
       } catch (err) {
         if (err instanceof ApiError) {
           if (decision.fault === 'none') return fail(err.status, err.message, err.code);
@@ -365,6 +387,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
       });
+      await compute?.stop();
+      if (compute && compute.errors.length > 0) {
+        throw new Error(`the emulator's Postgres data plane failed ${compute.errors.length} times:\n${compute.errors.slice(0, 10).join('\n')}`);
+      }
       const broken = violations.filter((v) => v.kind === 'response');
       if (broken.length > 0 && !opts.allowSpecViolations) {
         const lines = broken.slice(0, 10).map((v) => `${v.method} ${v.route} ${v.status}: ${v.errors.join('; ')}`);
@@ -382,5 +408,6 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     accountOf,
     specViolations: () => [...violations],
+    compute,
   };
 }

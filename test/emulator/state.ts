@@ -1,5 +1,6 @@
 import type { Clock } from '../../src/clock.ts';
 import { NeonIds, SeededRandom } from './random.ts';
+import type { NeonPlan } from './refusals.ts';
 
 /**
  * The emulator's in-memory world. Tests may read and change it directly to simulate "a change made
@@ -111,6 +112,17 @@ export interface BranchRecord {
   databases: Map<string, DatabaseRecord>;
 }
 
+/**
+ * A restore the API applied: `branchId` now holds `sourceId`'s data. A branch kept under
+ * `preserve_under_name` (`preservedId`) takes the branch's old place in the tree (it becomes its parent) and
+ * starts from the data before the restore.
+ */
+export interface RestoreEvent {
+  branchId: string;
+  sourceId: string;
+  preservedId?: string;
+}
+
 export interface ProjectRecord {
   id: string;
   account: string;
@@ -149,6 +161,8 @@ export interface StateOptions {
   storePasswords: boolean;
   regionId: string;
   regionHost: string;
+  /** The account's plan: bounds the history window (refusals.ts). */
+  plan: NeonPlan;
   /** Decides, per new operation, whether it fails; set by the fault layer. */
   operationFailure: () => OperationOutcome;
 }
@@ -161,8 +175,12 @@ export class EmulatorState {
   readonly regionId: string;
   readonly regionHost: string;
   readonly storePasswordsDefault: boolean;
+  /** Changeable at run time, like an account that changes plans. */
+  plan: NeonPlan;
   durations: Partial<Record<string, number>>;
   operationFailure: () => OperationOutcome;
+  /** Told of every restore; set by the optional Postgres data plane, which copies the data. */
+  onRestore: ((e: RestoreEvent) => void) | undefined;
 
   constructor(opts: StateOptions) {
     this.clock = opts.clock;
@@ -171,6 +189,7 @@ export class EmulatorState {
     this.storePasswordsDefault = opts.storePasswords;
     this.regionId = opts.regionId;
     this.regionHost = opts.regionHost;
+    this.plan = opts.plan;
     this.operationFailure = opts.operationFailure;
   }
 

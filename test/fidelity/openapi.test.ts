@@ -66,6 +66,20 @@ describe('the emulator against the official OpenAPI spec', () => {
     await api.patch(`/projects/${pid}/branches/${dev}`, { branch: { name: 'dev2' } });
     await api.post(`/projects/${pid}/branches/${dev}/restore`, { source_branch_id: main });
     settle();
+    await api.post(`/projects/${pid}/branches/${main}/set_as_default`);
+    const masked = await api.post(`/projects/${pid}/branch_anonymized`, {
+      branch_create: { branch: { name: 'masked' } },
+      masking_rules: [{ database_name: 'neondb', schema_name: 'public', table_name: 'users', column_name: 'email', masking_function: 'anon.fake_email()' }],
+    });
+    expect(masked.status).toBe(201);
+    const maskedId: string = masked.body.branch.id;
+    settle();
+    await api.get(`/projects/${pid}/branches/${maskedId}/masking_rules`);
+    await api.patch(`/projects/${pid}/branches/${maskedId}/masking_rules`, { masking_rules: [] });
+    await api.post(`/projects/${pid}/branches/${maskedId}/anonymize`);
+    await api.get(`/projects/${pid}/branches/${maskedId}/anonymized_status`);
+    settle();
+    await api.get(`/projects/${pid}/branches/${maskedId}/anonymized_status`);
 
     // Endpoints
     const ro = await api.post(`/projects/${pid}/endpoints`, { endpoint: { branch_id: main, type: 'read_only' } });

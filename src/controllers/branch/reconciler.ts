@@ -1,16 +1,20 @@
-import { parseNeonBranch, type NeonBranch } from '../../api/index.ts';
+import { neonBranchName, parseNeonBranch, parseNeonEndpoint, type NeonBranch, type NeonEndpoint } from '../../api/index.ts';
 import { ConflictError, type Annotation, type Branch, type NeonClient } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
-import { BRANCH_OWNER_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
+import { BRANCH_COMPUTE_FOR_ANNOTATION, BRANCH_OWNER_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
+import { branchEndpointInput } from '../endpoint/drift.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import type { ApiKeyRef } from '../shared/neon-accounts.ts';
 import { clientForCleanup, keyRef, resolveBranchRef, resolveProjectRef, specKeyRef } from '../shared/references.ts';
 import { assertProjectReachable, isProjectReachable } from '../shared/tenancy.ts';
 import { announceFound, keepsResource } from '../shared/ownership.ts';
+import { annotatedId, annotatedOrigin, BRANCH_ID_ANNOTATION, branchIdentity, identityNotFound } from '../shared/identity.ts';
 import { branchCreateInput, branchUpdate } from './drift.ts';
 import { assertNoParentCycle } from './parent-chain.ts';
+import { resetAnsweredByCreation, resetFromParent } from './reset.ts';
+import { ANONYMIZING_RECHECK_MS, createBranchFor, syncAnonymization } from './anonymization.ts';
 
 /** How often a branch waiting for its child branches to go is looked at again. */
 const CHILDREN_RECHECK_MS = 5_000;
@@ -35,6 +39,28 @@ function findOwn(b: NeonBranch, name: string, branches: Branch[], annotations: R
   return byName ? { branch: byName, how: 'name' } : { branch: undefined, how: 'none' };
 }
 
+/**
+ * The NeonEndpoint whose read_write compute rides in this branch's create call (`endpoints[]`, as Neon intends:
+ * one mutation instead of two): one that names this NeonBranch with branchRef, has no compute yet and is not
+ * being deleted; of several, the oldest (the one the read_write claim would pick).
+ */
+function computeToCarry(deps: ControllerDeps, b: NeonBranch): NeonEndpoint | undefined {
+  const candidates = deps.informers
+    .informer(resourceTypes.endpoint)
+    .list(b.metadata.namespace)
+    .flatMap((raw) => {
+      try {
+        const e = parseNeonEndpoint(raw);
+        const wants = e.spec.type === 'read_write' && e.spec.branchRef?.name === b.metadata.name;
+        return wants && !e.metadata.deletionTimestamp && !e.status?.endpointId && e.metadata.uid ? [e] : [];
+      } catch {
+        return [];
+      }
+    });
+  const key = (e: NeonEndpoint) => `${e.metadata.creationTimestamp ?? '\uffff'}\n${e.metadata.name}`;
+  return candidates.sort((x, y) => (key(x) < key(y) ? -1 : 1))[0];
+}
+
 function statusOf(projectId: string, branch: Branch) {
   return {
     projectId,
@@ -49,12 +75,14 @@ function statusOf(projectId: string, branch: Branch) {
 /**
  * NeonBranch: adopt (by UID annotation, then name) or create stamped with the object's UID, so a crash
  * between the create call and the status write can never produce a second branch; repair name,
- * protection and expiry drift; recreate a branch deleted outside the operator.
+ * protection and expiry drift; recreate a branch deleted outside the operator; reset it from its parent when
+ * the reset-from-parent annotation has a new value (reset.ts).
  */
 export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranch> {
   return {
     type: resourceTypes.branch,
     parse: parseNeonBranch,
+    identity: branchIdentity,
 
     async sync(b: NeonBranch, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -71,9 +99,18 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
         }
         parentId = parent.branchId;
       }
-      const name = b.spec.name ?? b.metadata.name;
+      const name = neonBranchName(b);
       const { branches, annotations } = await client.listAllBranches(projectId, {}, o);
-      let { branch, how } = findOwn(b, name, branches, annotations);
+      // Restored without status: exactly the branch the annotation names, or nothing (never a second one).
+      const restoredId = b.status?.branchId ? undefined : annotatedId(b, BRANCH_ID_ANNOTATION);
+      if (restoredId) {
+        const restored = branches.find((x) => x.id === restoredId);
+        if (!restored) throw identityNotFound('Neon branch', restoredId, BRANCH_ID_ANNOTATION, `project ${projectId}`);
+        const origin = annotatedOrigin(b);
+        await ctx.saveStatus({ projectId, branchId: restored.id, origin });
+        ctx.event('Normal', 'Adopted', 'Restore', `found Neon branch ${restored.id} named by the annotation ${BRANCH_ID_ANNOTATION} (origin ${origin ?? 'not recorded'})`);
+      }
+      let { branch, how } = restoredId ? { branch: branches.find((x) => x.id === restoredId), how: 'id' as const } : findOwn(b, name, branches, annotations);
 
       if (!branch && b.status?.branchId) {
         const message = `Neon branch ${b.status.branchId} was deleted outside the operator; creating it again from its parent`;
@@ -89,18 +126,34 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
       }
       if (!branch) {
         const uid = b.metadata.uid ?? '';
+        // An anonymized branch gets its compute only once its data is masked (the NeonEndpoint waits for Ready).
+        const compute = b.spec.anonymization ? undefined : computeToCarry(deps, b);
+        const annotations = { [BRANCH_OWNER_ANNOTATION]: uid, ...(compute ? { [BRANCH_COMPUTE_FOR_ANNOTATION]: compute.metadata.uid ?? '' } : {}) };
         let created;
         try {
-          created = await client.createBranch(projectId, branchCreateInput(b.spec, name, parentId, { [BRANCH_OWNER_ANNOTATION]: uid }), o);
+          created = await createBranchFor(
+            client,
+            projectId,
+            b.spec,
+            { ...branchCreateInput(b.spec, name, parentId, annotations), ...(compute ? { endpoints: [branchEndpointInput(compute.spec)] } : {}) },
+            o,
+          );
         } catch (err) {
           // A branch of that name appeared since we listed: the next pass adopts it by name.
           if (err instanceof ConflictError) return adoptingSoon(`a Neon branch named ${name} already exists; adopting it`);
           throw err;
         }
-        await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created' });
-        ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}`);
-        await client.waitForOperations(projectId, created.operations, o);
-        branch = (await client.getBranch(projectId, created.branch.id, o)).branch;
+        // A reset asked for already is answered by the creation: the new branch is the parent's latest state.
+        await ctx.saveStatus({ projectId, branchId: created.branch.id, origin: 'Created', ...resetAnsweredByCreation(deps, b, parentId ?? branches.find((x) => x.default)?.id) });
+        const carried = created.endpoints.find((x) => x.type === 'read_write');
+        ctx.event('Normal', 'Created', 'Create', `created Neon branch ${created.branch.id}${compute && carried ? ` with compute ${carried.id} for NeonEndpoint ${compute.metadata.name}` : ''}`);
+        // Neon finishes the branch on its own: the next pass, when its operations have ended, finds it ready
+        // in the project view (which they settle), and no worker waits meanwhile.
+        return {
+          status: statusOf(projectId, created.branch),
+          ready: { ok: false, reason: 'BranchNotReady', message: `Neon branch ${created.branch.id} is being created` },
+          wakeWhen: client.waitForOperations(projectId, created.operations, o),
+        };
       } else {
         const update = branchUpdate(b.spec, name, branch);
         if (update) {
@@ -108,6 +161,7 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           branch = answer.branch;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon branch ${branch.id}: ${Object.keys(update).join(', ')}`);
         }
+        branch = await resetFromParent(deps, b, ctx, { client, projectId, branch, parentId, branches });
       }
       const status = statusOf(projectId, branch);
       if (branch.current_state !== 'ready') {
@@ -117,6 +171,17 @@ export function branchReconciler(deps: ControllerDeps): KindReconciler<NeonBranc
           requeueAfterMs: 2_000,
           backoff: true,
         };
+      }
+      if (b.spec.anonymization) {
+        const masked = await syncAnonymization(client, projectId, branch, b.spec.anonymization, ctx);
+        if (masked.notReady) {
+          return {
+            status: { ...status, ...masked.status },
+            ready: masked.notReady,
+            ...(masked.backoff ? { requeueAfterMs: ANONYMIZING_RECHECK_MS, backoff: true } : {}),
+          };
+        }
+        return { status: { ...status, ...masked.status }, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready and its data is masked` } };
       }
       return { status, ready: { ok: true, reason: 'Ready', message: `Neon branch ${branch.id} is ready` } };
     },

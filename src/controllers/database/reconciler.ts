@@ -1,12 +1,13 @@
-import { parseNeonDatabase, parseNeonRole, type NeonDatabase } from '../../api/index.ts';
+import { parseNeonDatabase, parseNeonRole, postgresDatabaseName, type NeonDatabase } from '../../api/index.ts';
 import { ConflictError, type Database } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { assertUnclaimed, databaseClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
+import { annotatedOrigin, nameIdentity } from '../shared/identity.ts';
 import { toKubeTime } from '../../runtime/index.ts';
 import { clientForCleanup, specKeyRef, lookup, resolveBranchTarget, type ResolvedBranch } from '../shared/references.ts';
 
@@ -32,6 +33,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
   return {
     type: resourceTypes.database,
     parse: parseNeonDatabase,
+    identity: nameIdentity,
 
     async sync(d: NeonDatabase, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -41,7 +43,7 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
       ctx.useAccount(target.keyRef);
       assertUnclaimed(deps, databaseClaims, d, target);
       const owner = ownerName(deps, d, target);
-      const name = d.spec.name ?? d.metadata.name;
+      const name = postgresDatabaseName(d);
       const databases = await client.listDatabases(projectId, branchId, o);
       let db: Database | undefined = databases.find((x) => x.name === name);
       const previous = d.status?.branchId === branchId ? d.status.databaseName : undefined;
@@ -63,19 +65,26 @@ export function databaseReconciler(deps: ControllerDeps): KindReconciler<NeonDat
         }
         let created;
         // Recorded before the call: a database found after a crash with this name and a later creation time is ours.
-        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
+        await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name });
         try {
           created = await client.createDatabase(projectId, branchId, { name, owner_name: owner }, o);
         } catch (err) {
-          if (err instanceof ConflictError) return adoptingSoon(`database ${name} appeared on the branch meanwhile; adopting it`);
+          if (err instanceof ConflictError) return adoptedAfterConflict(ctx, `database ${name} appeared on the branch meanwhile; adopting it`);
           throw err;
         }
         db = created.database;
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created database ${name} on Neon branch ${branchId}`);
-        await client.waitForOperations(projectId, created.operations, o);
+        // Ready once Neon has applied it to the branch's computes: the next pass comes when that has ended.
+        return {
+          status: { projectId, branchId, databaseName: db.name, ownerName: db.owner_name },
+          ready: { ok: false, reason: 'Provisioning', message: `database ${name} is being created` },
+          wakeWhen: client.waitForOperations(projectId, created.operations, o),
+        };
       } else if (!renamed && previous !== name) {
-        const origin = matchesPendingCreate(d.status?.pendingCreate, name, db.created_at) ? 'Created' : 'Adopted';
+        // Restored without status, the origin it had is in its annotation; otherwise it existed before.
+        const restored = d.status?.databaseName ? undefined : annotatedOrigin(d);
+        const origin = matchesPendingCreate(d.status?.pendingCreate, name, db.created_at) ? 'Created' : (restored ?? 'Adopted');
         await ctx.saveStatus({ projectId, branchId, databaseName: name, origin, pendingCreate: undefined });
         announceFound(ctx, origin, `database ${name} on Neon branch ${branchId}`, d.spec);
       }

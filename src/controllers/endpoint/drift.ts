@@ -1,5 +1,5 @@
 import type { NeonEndpointSpec } from '../../api/index.ts';
-import type { Endpoint, EndpointCreateInput, EndpointUpdateInput } from '../../neon/index.ts';
+import type { BranchEndpointInput, Endpoint, EndpointCreateInput, EndpointUpdateInput } from '../../neon/index.ts';
 
 /** Neon's limit on a compute's name. */
 const MAX_ENDPOINT_NAME = 64;
@@ -18,6 +18,18 @@ export function endpointCreateInput(spec: NeonEndpointSpec, branchId: string, na
     ...(spec.autoscaling ? { autoscaling_limit_min_cu: spec.autoscaling.minCu, autoscaling_limit_max_cu: spec.autoscaling.maxCu } : {}),
     ...(spec.suspendTimeoutSeconds !== undefined ? { suspend_timeout_seconds: spec.suspendTimeoutSeconds } : {}),
     ...(spec.disabled !== undefined ? { disabled: spec.disabled } : {}),
+  };
+}
+
+/**
+ * The compute as the branch's create call can carry it (`endpoints[]`): the settings that call accepts; the
+ * NeonEndpoint's own pass then PATCHes anything else its spec sets (e.g. `disabled`).
+ */
+export function branchEndpointInput(spec: NeonEndpointSpec): BranchEndpointInput {
+  return {
+    type: spec.type,
+    ...(spec.autoscaling ? { autoscaling_limit_min_cu: spec.autoscaling.minCu, autoscaling_limit_max_cu: spec.autoscaling.maxCu } : {}),
+    ...(spec.suspendTimeoutSeconds !== undefined ? { suspend_timeout_seconds: spec.suspendTimeoutSeconds } : {}),
   };
 }
 

@@ -3,12 +3,13 @@ import { ConflictError, type Endpoint, type NeonClient } from '../../neon/index.
 import { toKubeTime } from '../../runtime/index.ts';
 import { poolerHostOf } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
-import { resourceTypes } from '../shared/kinds.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { BRANCH_COMPUTE_FOR_ANNOTATION, resourceTypes } from '../shared/kinds.ts';
 import { endpointClaims, assertUnclaimed } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
+import { annotatedId, annotatedOrigin, ENDPOINT_ID_ANNOTATION, endpointIdentity, identityNotFound } from '../shared/identity.ts';
 import { endpointCreateInput, endpointNameFor, endpointUpdate } from './drift.ts';
 
 /** How soon a compute seen in transition (pending_state) is looked at again. */
@@ -55,13 +56,16 @@ function statusOf(projectId: string, ep: Endpoint) {
   };
 }
 
-async function getOrUndefined(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
-  try {
-    return await client.getEndpoint(projectId, id, { signal });
-  } catch (err) {
-    if (isNeonNotFound(err)) return undefined;
-    throw err;
-  }
+/** Whether the branch was created carrying its read_write compute for the NeonEndpoint with this UID. */
+async function createdWithBranchFor(client: NeonClient, projectId: string, branchId: string, uid: string | undefined, signal: AbortSignal): Promise<boolean> {
+  if (!uid) return false;
+  const { annotations } = await client.listAllBranches(projectId, {}, { signal });
+  return annotations[branchId]?.value[BRANCH_COMPUTE_FOR_ANNOTATION] === uid;
+}
+
+/** The compute with that ID, from the project's list (the operator's view of Neon: usually no call). */
+async function findEndpoint(client: NeonClient, projectId: string, id: string, signal: AbortSignal): Promise<Endpoint | undefined> {
+  return (await client.listEndpoints(projectId, { signal })).find((x) => x.id === id);
 }
 
 /** NeonEndpoint: adopt or create (crash-safe), one PATCH for what differs, status with hosts and state. */
@@ -69,6 +73,7 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
   return {
     type: resourceTypes.endpoint,
     parse: parseNeonEndpoint,
+    identity: endpointIdentity,
 
     async sync(e: NeonEndpoint, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -76,7 +81,16 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
       const { client, keyRef, projectId, branchId } = await resolveBranchTarget(deps, e.metadata.namespace ?? '', e.spec, signal);
       ctx.useAccount(keyRef);
       assertUnclaimed(deps, endpointClaims, e, { projectId, branchId });
-      let endpoint = e.status?.endpointId ? await getOrUndefined(client, projectId, e.status.endpointId, signal) : undefined;
+      let endpoint = e.status?.endpointId ? await findEndpoint(client, projectId, e.status.endpointId, signal) : undefined;
+      // Restored without status: exactly the compute the annotation names, or nothing (never a second one).
+      const restoredId = e.status?.endpointId ? undefined : annotatedId(e, ENDPOINT_ID_ANNOTATION);
+      if (restoredId) {
+        endpoint = await findEndpoint(client, projectId, restoredId, signal);
+        if (!endpoint || endpoint.branch_id !== branchId) throw identityNotFound('Neon compute', restoredId, ENDPOINT_ID_ANNOTATION, `branch ${branchId} of project ${projectId}`);
+        const origin = annotatedOrigin(e);
+        await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, origin, pendingCreate: undefined });
+        ctx.event('Normal', 'Adopted', 'Restore', `found Neon compute ${endpoint.id} named by the annotation ${ENDPOINT_ID_ANNOTATION} (origin ${origin ?? 'not recorded'})`);
+      }
       if (!endpoint && e.status?.endpointId) {
         const message = `Neon compute ${e.status.endpointId} was deleted outside the operator; creating it again`;
         ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
@@ -89,8 +103,12 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         const adoptable = findAdoptable(e, await client.listEndpoints(projectId, o), branchId, claimedIds(deps, e));
         if (adoptable) {
           endpoint = adoptable;
-          // What an interrupted create of ours made (recorded before the call) is ours; anything else existed before.
-          const origin = matchesPendingCreate(e.status?.pendingCreate, endpointNameFor(e.metadata.name), endpoint.created_at) ? 'Created' : 'Adopted';
+          // What an interrupted create of ours made (recorded before the call) is ours, and so is a compute the
+          // branch was created with for this object (its annotation names our UID); anything else existed before.
+          const ours =
+            matchesPendingCreate(e.status?.pendingCreate, endpointNameFor(e.metadata.name), endpoint.created_at) ||
+            (await createdWithBranchFor(client, projectId, endpoint.branch_id, e.metadata.uid, signal));
+          const origin = ours ? 'Created' : 'Adopted';
           await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, origin, pendingCreate: undefined });
           announceFound(ctx, origin, `Neon compute ${endpoint.id}`, e.spec);
         }
@@ -101,18 +119,22 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
         // sent the name.
         const pendingName = endpointNameFor(e.metadata.name);
         const name = e.spec.type === 'read_only' ? pendingName : undefined;
-        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: pendingName } });
+        await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name: pendingName });
         try {
           const created = await client.createEndpoint(projectId, endpointCreateInput(e.spec, branchId, name), o);
           endpoint = created.endpoint;
           await ctx.saveStatus({ ...statusOf(projectId, endpoint), origin: 'Created' });
           ctx.event('Normal', 'Created', 'Create', `created Neon compute ${endpoint.id}`);
-          await client.waitForOperations(projectId, created.operations, o);
-          endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+          // Ready once Neon has started it: the next pass comes when the operations have ended (no worker waits).
+          return {
+            status: statusOf(projectId, endpoint),
+            ready: { ok: false, reason: 'Provisioning', message: `Neon compute ${endpoint.id} is being created` },
+            wakeWhen: client.waitForOperations(projectId, created.operations, o),
+          };
         } catch (err) {
           // Someone else (or an earlier, unrecorded attempt) made the branch's read_write compute: adopt it next pass.
           if (err instanceof ConflictError && e.spec.type === 'read_write') {
-            return adoptingSoon('the branch already has a read-write compute; adopting it');
+            return adoptedAfterConflict(ctx, 'the branch already has a read-write compute; adopting it');
           }
           throw err;
         }
@@ -123,10 +145,14 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           endpoint = answer.endpoint;
           ctx.event('Normal', 'Updated', 'Update', `updated Neon compute ${endpoint.id}: ${Object.keys(update).join(', ')}`);
           // A change may suspend or restart the compute: once the operations it started are done (the
-          // scheduler polls them per project, shared with every other waiter), one GET gives the state.
+          // scheduler polls them per project, shared with every other waiter), the next pass finds its new state
+          // in the view. Meanwhile it stays usable.
           if (answer.operations.length > 0) {
-            await client.waitForOperations(projectId, answer.operations, o);
-            endpoint = await client.getEndpoint(projectId, endpoint.id, o);
+            return {
+              status: statusOf(projectId, endpoint),
+              ready: { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is being reconfigured` },
+              wakeWhen: client.waitForOperations(projectId, answer.operations, o),
+            };
           }
         }
       }

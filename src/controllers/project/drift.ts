@@ -71,14 +71,15 @@ export function settingsUpdate(spec: NeonProjectSpec, have: Project['settings'])
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** The body of the create call for a new project. */
-export function projectCreateInput(spec: NeonProjectSpec, name: string): ProjectCreateInput {
+/** The body of the create call for a new project; `annotations` go on its default branch (the tenancy mark). */
+export function projectCreateInput(spec: NeonProjectSpec, name: string, annotations?: Record<string, string>): ProjectCreateInput {
   const defaults = desiredEndpointDefaults(spec);
   const settings = desiredSettings(spec);
   const branch = {
     ...(spec.defaultBranch ? { name: spec.defaultBranch.name } : {}),
     ...(spec.defaultRole ? { role_name: spec.defaultRole.name } : {}),
     ...(spec.defaultDatabase ? { database_name: spec.defaultDatabase.name } : {}),
+    ...(annotations ? { annotations } : {}),
   };
   return {
     name,

@@ -1,4 +1,4 @@
-import { parseNeonProject, type NeonProject, type PendingCreate } from '../../api/index.ts';
+import { connectionSecretName, neonProjectName, parseNeonProject, type NeonProject, type Origin, type PendingCreate } from '../../api/index.ts';
 import type { CreatedProjectResponse, NeonClient, Project } from '../../neon/index.ts';
 import { toKubeTime } from '../../runtime/index.ts';
 import { assertSecretOwned, deleteOldSecret, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, poolerHostOf } from '../shared/connection-secret.ts';
@@ -9,7 +9,8 @@ import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, clientForProject, projectKeyRef } from '../shared/references.ts';
 import { validPassword } from '../shared/role-password.ts';
 import { adoptedNote, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
-import { assertProjectReachable } from '../shared/tenancy.ts';
+import { annotatedId, identityNotFound, PROJECT_ID_ANNOTATION, projectIdentity } from '../shared/identity.ts';
+import { assertProjectReachable, projectCreateMarks, restoredProjectOrigin } from '../shared/tenancy.ts';
 import { projectCreateInput, projectUpdate } from './drift.ts';
 
 /**
@@ -25,10 +26,6 @@ export async function findPendingProject(client: NeonClient, pending: PendingCre
   return first ? client.getProject(first.id, signal ? { signal } : undefined) : undefined;
 }
 
-export function secretNameOf(p: NeonProject): string {
-  return p.spec.secret?.name ?? `${p.metadata.name}-connection`;
-}
-
 interface Defaults {
   branchId: string | undefined;
   endpoint: { id: string; host: string } | undefined;
@@ -36,6 +33,8 @@ interface Defaults {
   databaseName: string | undefined;
   /** Only right after the create call. */
   password: string | undefined;
+  /** The default role's updated_at in Neon, when known (the Secret's password check). */
+  roleUpdatedAt?: string | undefined;
 }
 
 function defaultsFromCreate(created: CreatedProjectResponse): Defaults {
@@ -48,6 +47,7 @@ function defaultsFromCreate(created: CreatedProjectResponse): Defaults {
     roleName: role?.name,
     databaseName: database?.name,
     password: role?.password,
+    roleUpdatedAt: role?.updated_at,
   };
 }
 
@@ -74,6 +74,7 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
   return {
     type: resourceTypes.project,
     parse: parseNeonProject,
+    identity: projectIdentity,
 
     async sync(p: NeonProject, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -82,13 +83,26 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       // Adopting by ID is the one way a NeonProject names a project it did not create: the tenancy rule decides.
       if (p.spec.projectId) assertProjectReachable(deps, p.metadata.namespace ?? '', p.spec.projectId, account);
       const client = await deps.accounts.clientFor(account, signal);
-      const name = p.spec.name ?? p.metadata.name;
-      const origin = p.spec.projectId ? 'Adopted' : 'Created';
+      const name = neonProjectName(p);
+      let origin: Origin = p.spec.projectId ? 'Adopted' : (p.status?.origin ?? 'Created');
       const knownId = p.spec.projectId ?? p.status?.projectId;
+      // Restored without status: the annotation names the project; it is adopted, never created a second time.
+      const restoredId = knownId ? undefined : annotatedId(p, PROJECT_ID_ANNOTATION);
       let project: Project | undefined;
       let created: CreatedProjectResponse | undefined;
 
-      if (knownId) {
+      if (restoredId) {
+        try {
+          origin = await restoredProjectOrigin(deps, p.metadata.namespace ?? '', restoredId, account, client, signal);
+          project = await client.getProject(restoredId, o);
+        } catch (err) {
+          if (isNeonNotFound(err)) throw identityNotFound('Neon project', restoredId, PROJECT_ID_ANNOTATION, 'the account of this object');
+          throw err;
+        }
+        ctx.useAccount(account);
+        await ctx.saveStatus({ projectId: project.id, origin });
+        ctx.event('Normal', 'Adopted', 'Restore', `found Neon project ${project.id} named by the annotation ${PROJECT_ID_ANNOTATION} (origin ${origin})`);
+      } else if (knownId) {
         try {
           project = await client.getProject(knownId, o);
           // Recorded only once this key has reached the project: a key that cannot see it must not
@@ -103,17 +117,18 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           if (p.spec.projectId) {
             const message = `Neon project ${knownId} does not exist or this API key cannot see it`;
             ctx.event('Warning', 'ProjectNotFound', 'Adopt', message);
-            return { ready: { ok: false, reason: 'ProjectNotFound', message }, requeueAfterMs: deps.waitingRequeueMs };
+            return { ready: { ok: false, reason: 'ProjectNotFound', message }, synced: false, requeueAfterMs: deps.waitingRequeueMs };
           }
           // Never recreated: a new project would have new IDs, hosts and passwords and none of the data.
           const message =
             `Neon project ${knownId} was deleted outside the operator. It is not recreated automatically; ` +
             'delete and re-apply this NeonProject to create a new one.';
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', message);
-          return { ready: { ok: false, reason: 'ProjectDeletedOutside', message }, requeueAfterMs: deps.waitingRequeueMs };
+          return { ready: { ok: false, reason: 'ProjectDeletedOutside', message }, synced: false, requeueAfterMs: deps.waitingRequeueMs };
         }
       } else {
         ctx.useAccount(account); // where the project is (being) created
+        origin = 'Created';
         const pending = p.status?.pendingCreate;
         if (pending) project = await findPendingProject(client, pending, signal);
         if (project) {
@@ -121,17 +136,17 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           ctx.event('Normal', 'Adopted', 'Create', `found Neon project ${project.id} from an interrupted create and adopted it`);
           await ctx.saveStatus({ projectId: project.id, origin, pendingCreate: undefined });
         } else {
-          const secretName = secretNameOf(p);
+          const secretName = connectionSecretName(p);
           assertSecretOwned(await readSecretMetadata(deps, p.metadata.namespace ?? '', secretName, signal), { name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } });
-          await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name } });
-          created = await client.createProject(projectCreateInput(p.spec, name), o);
+          await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name });
+          created = await client.createProject(projectCreateInput(p.spec, name, projectCreateMarks(p.metadata.namespace ?? '')), o);
           project = created.project;
           await ctx.saveStatus({ projectId: project.id, origin });
         }
       }
 
       const defaults = created ? defaultsFromCreate(created) : await observeDefaults(client, p, project.id, signal);
-      const secretName = secretNameOf(p);
+      const secretName = connectionSecretName(p);
       const namespace = p.metadata.namespace ?? '';
       if (created) {
         // The password exists only in this answer: it goes into the Secret before anything else can fail.
@@ -139,7 +154,14 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
           await writeConnectionSecret(
             deps,
             { namespace, name: secretName, owner: { type: resourceTypes.project, object: ctx.raw } },
-            { host: defaults.endpoint.host, poolerHost: poolerHostOf(defaults.endpoint.host), dbname: defaults.databaseName, username: defaults.roleName, password: defaults.password },
+            {
+              host: defaults.endpoint.host,
+              poolerHost: poolerHostOf(defaults.endpoint.host),
+              dbname: defaults.databaseName,
+              username: defaults.roleName,
+              password: defaults.password,
+              roleUpdatedAt: defaults.roleUpdatedAt,
+            },
             signal,
           );
         }
@@ -179,16 +201,21 @@ export function projectReconciler(deps: ControllerDeps): KindReconciler<NeonProj
       }
       if (!created) {
         const current = await readSecret(deps, namespace, secretName, signal);
-        const { password, source } = await validPassword(
+        const roleName = defaults.roleName;
+        let roleUpdatedAt = (await client.listRoles(project.id, defaults.branchId, o)).find((r) => r.name === roleName)?.updated_at;
+        const answer = await validPassword(
           client,
-          { projectId: project.id, branchId: defaults.branchId, roleName: defaults.roleName },
+          { projectId: project.id, branchId: defaults.branchId, roleName },
           secretValue(current, 'password'),
           signal,
+          { secret: current, roleUpdatedAt },
         );
+        const { password, source } = answer;
+        if (answer.roleUpdatedAt) roleUpdatedAt = answer.roleUpdatedAt;
         const changed = await writeConnectionSecret(
           deps,
           { namespace, name: secretName, owner: { type: resourceTypes.project, object: ctx.raw }, current },
-          { host: defaults.endpoint.host, poolerHost: poolerHostOf(defaults.endpoint.host), dbname: defaults.databaseName, username: defaults.roleName, password },
+          { host: defaults.endpoint.host, poolerHost: poolerHostOf(defaults.endpoint.host), dbname: defaults.databaseName, username: roleName, password, roleUpdatedAt },
           signal,
         );
         if (changed) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `wrote Secret ${secretName}${source === 'reset' ? ' with a new password (the old one could not be recovered)' : ''}`);

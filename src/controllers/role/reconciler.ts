@@ -1,24 +1,17 @@
-import { parseNeonDatabase, parseNeonRole, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
+import { connectionSecretName, parseNeonDatabase, parseNeonRole, postgresRoleName, ROTATE_PASSWORD_ANNOTATION, type NeonRole } from '../../api/index.ts';
 import { toKubeTime, type SecretObject } from '../../runtime/index.ts';
 import { assertSecretOwned, deleteOldSecret, poolerHostOf, readSecret, readSecretMetadata, secretValue, writeConnectionSecret, type ConnectionInfo } from '../shared/connection-secret.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
-import { adoptingSoon, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
+import { adoptedAfterConflict, type FinalizeOutcome, type KindReconciler, type SyncContext, type SyncOutcome } from '../shared/frame.ts';
 import { ConflictError } from '../../neon/index.ts';
 import { resourceTypes } from '../shared/kinds.ts';
 import { assertUnclaimed, roleClaims } from '../shared/claims.ts';
 import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { clientForCleanup, specKeyRef, resolveBranchTarget } from '../shared/references.ts';
-import { resetPassword, validPassword } from '../shared/role-password.ts';
+import { resetPasswordAnswer, validPassword } from '../shared/role-password.ts';
 import { secretDatabase, secretEndpoint } from './targets.ts';
 import { announceFound, keepsResource, matchesPendingCreate } from '../shared/ownership.ts';
-
-export function roleNameOf(r: NeonRole): string {
-  return r.spec.name ?? r.metadata.name;
-}
-
-export function secretNameOf(r: NeonRole): string {
-  return r.spec.secret?.name ?? `${r.metadata.name}-connection`;
-}
+import { annotatedOrigin, nameIdentity } from '../shared/identity.ts';
 
 /** How often a role being deleted looks again whether the databases it owns are gone. */
 const OWNED_DATABASES_RECHECK_MS = 2_000;
@@ -34,6 +27,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
   return {
     type: resourceTypes.role,
     parse: parseNeonRole,
+    identity: nameIdentity,
 
     async sync(r: NeonRole, ctx: SyncContext): Promise<SyncOutcome> {
       const { signal } = ctx;
@@ -43,59 +37,69 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const { client, projectId, branchId } = target;
       ctx.useAccount(target.keyRef);
       assertUnclaimed(deps, roleClaims, r, target);
-      const roleName = roleNameOf(r);
-      const secretName = secretNameOf(r);
+      const roleName = postgresRoleName(r);
+      const secretName = connectionSecretName(r);
       const database = await secretDatabase(deps, r, target, signal);
       const endpoint = await secretEndpoint(deps, r, target, signal);
       const at = { projectId, branchId, roleName };
-      const info = (password: string): ConnectionInfo => ({
+      const info = (password: string, roleUpdatedAt: string | undefined): ConnectionInfo => ({
         host: endpoint.host,
         poolerHost: poolerHostOf(endpoint.host),
         dbname: database.name,
         username: roleName,
         password,
+        roleUpdatedAt,
       });
       // The owner is read at call time: ctx.raw changes with every status write (its resourceVersion).
-      const writeSecret = (password: string, current?: SecretObject) =>
-        writeConnectionSecret(deps, { namespace, name: secretName, owner: { type: resourceTypes.role, object: ctx.raw }, current }, info(password), signal);
+      const writeSecret = (password: string, roleUpdatedAt: string | undefined, current?: SecretObject) =>
+        writeConnectionSecret(deps, { namespace, name: secretName, owner: { type: resourceTypes.role, object: ctx.raw }, current }, info(password, roleUpdatedAt), signal);
 
       assertSecretOwned(await readSecretMetadata(deps, namespace, secretName, signal), { name: secretName, owner: { type: resourceTypes.role, object: ctx.raw } });
       const roles = await client.listRoles(projectId, branchId, o);
       const existing = roles.find((x) => x.name === roleName);
       const exists = existing !== undefined;
       let fresh: string | undefined;
+      // The role's updated_at in Neon as of the last password this pass knows to be current.
+      let roleUpdatedAt = existing?.updated_at;
       const rotateRequest = r.metadata.annotations?.[ROTATE_PASSWORD_ANNOTATION];
       let rotation = r.status?.passwordRotation;
+      // The branch was reset from its parent since the last pass: roles, passwords and data are the parent's now.
+      const afterReset = target.reset !== undefined && target.reset !== r.status?.branchReset;
 
       if (!exists) {
-        if (r.status?.roleName === roleName && r.status.branchId === branchId) {
+        if (afterReset) {
+          ctx.event('Normal', 'RecreatedAfterReset', 'Reconcile', `the branch was reset from its parent, which has no role ${roleName}; creating it again with a new password`);
+        } else if (r.status?.roleName === roleName && r.status.branchId === branchId) {
           ctx.event('Warning', 'DeletedOutside', 'Reconcile', `role ${roleName} was deleted outside the operator; creating it again with a new password`);
         }
         let created;
         // Recorded before the call: a role found after a crash with this name and a later creation time is ours.
-        await ctx.saveStatus({ pendingCreate: { startedAt: toKubeTime(deps.clock.now()), name: roleName } });
+        await ctx.recordPendingCreate({ startedAt: toKubeTime(deps.clock.now()), name: roleName });
         try {
           created = await client.createRole(projectId, branchId, { name: roleName }, o);
         } catch (err) {
-          if (err instanceof ConflictError) return adoptingSoon(`role ${roleName} appeared on the branch meanwhile; adopting it`);
+          if (err instanceof ConflictError) return adoptedAfterConflict(ctx, `role ${roleName} appeared on the branch meanwhile; adopting it`);
           throw err;
         }
         fresh = created.role.password;
+        roleUpdatedAt = created.role.updated_at;
         // The only copy of the password: into the Secret before anything else can fail.
-        if (fresh) await writeSecret(fresh);
+        if (fresh) await writeSecret(fresh, roleUpdatedAt);
         await ctx.saveStatus({ projectId, branchId, roleName, origin: 'Created', pendingCreate: undefined });
         ctx.event('Normal', 'Created', 'Create', `created role ${roleName} on Neon branch ${branchId}; wrote Secret ${secretName}`);
         // A brand-new password also answers a rotation request made before the role existed.
         if (rotateRequest && rotateRequest !== rotation?.request && fresh) rotation = { request: rotateRequest, completedAt: toKubeTime(deps.clock.now()) };
       } else if (r.status?.roleName !== roleName || r.status.branchId !== branchId) {
-        const origin = matchesPendingCreate(r.status?.pendingCreate, roleName, existing.created_at) ? 'Created' : 'Adopted';
+        // Restored without status, the origin it had is in its annotation; otherwise it existed before.
+        const restored = r.status?.roleName ? undefined : annotatedOrigin(r);
+        const origin = matchesPendingCreate(r.status?.pendingCreate, roleName, existing.created_at) ? 'Created' : (restored ?? 'Adopted');
         await ctx.saveStatus({ projectId, branchId, roleName, origin, pendingCreate: undefined });
         announceFound(ctx, origin, `role ${roleName} on Neon branch ${branchId}`, r.spec);
       }
 
       if (rotateRequest && rotateRequest !== rotation?.request) {
-        fresh = await resetPassword(client, at, signal);
-        await writeSecret(fresh);
+        ({ password: fresh, roleUpdatedAt } = await resetPasswordAnswer(client, at, signal));
+        await writeSecret(fresh, roleUpdatedAt);
         rotation = { request: rotateRequest, completedAt: toKubeTime(deps.clock.now()) };
         ctx.event('Normal', 'PasswordRotated', 'Rotate', `reset the password of role ${roleName} and updated Secret ${secretName}`);
       }
@@ -103,15 +107,20 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
       const current = await readSecret(deps, namespace, secretName, signal);
       let password = fresh;
       if (password === undefined) {
-        const answer = await validPassword(client, at, secretValue(current, 'password'), signal);
+        // After a reset the Secret's password is the one from before it: never trusted, even when Neon does not
+        // store passwords (then the password is reset).
+        const answer = await validPassword(client, at, afterReset ? undefined : secretValue(current, 'password'), signal, { secret: current, roleUpdatedAt });
         password = answer.password;
-        if (answer.source === 'reset') ctx.event('Warning', 'PasswordReset', 'Reconcile', `the password of role ${roleName} could not be recovered; it was reset`);
-        if (answer.source === 'revealed' && secretValue(current, 'password') !== undefined) {
+        if (answer.roleUpdatedAt) roleUpdatedAt = answer.roleUpdatedAt;
+        if (afterReset) {
+          // A changed password is expected here: the Secret follows it (SecretUpdated below), no warning.
+        } else if (answer.source === 'reset') ctx.event('Warning', 'PasswordReset', 'Reconcile', `the password of role ${roleName} could not be recovered; it was reset`);
+        else if (answer.source === 'revealed' && secretValue(current, 'password') !== undefined) {
           ctx.event('Warning', 'PasswordRepaired', 'Reconcile', `Secret ${secretName} had a stale password; it was replaced with the current one`);
         }
       }
-      const changed = await writeSecret(password, current);
-      if (changed && !fresh) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `updated Secret ${secretName}`);
+      const changed = await writeSecret(password, roleUpdatedAt, current);
+      if (changed && !fresh) ctx.event('Normal', 'SecretUpdated', 'Reconcile', `updated Secret ${secretName}${afterReset ? ' after the branch was reset from its parent' : ''}`);
       if (await deleteOldSecret(deps, namespace, r.status?.secretName, secretName, ctx.raw, signal)) {
         ctx.event('Normal', 'SecretRenamed', 'Reconcile', `moved the connection Secret from ${r.status?.secretName ?? ''} to ${secretName}`);
       }
@@ -124,6 +133,7 @@ export function roleReconciler(deps: ControllerDeps): KindReconciler<NeonRole> {
         databaseName: database.name,
         secretName,
         passwordRotation: rotation,
+        branchReset: target.reset,
       };
       if (!database.ready) {
         return {

@@ -1,8 +1,7 @@
-import { parseNeonDatabase, parseNeonEndpoint, type NeonRole } from '../../api/index.ts';
+import { parseNeonDatabase, parseNeonEndpoint, postgresDatabaseName, type NeonRole } from '../../api/index.ts';
 import type { NeonClient } from '../../neon/index.ts';
 import type { ControllerDeps } from '../shared/deps.ts';
 import { resourceTypes } from '../shared/kinds.ts';
-import { isNeonNotFound } from '../shared/neon-failures.ts';
 import { NotReadyError } from '../shared/not-ready.ts';
 import { isReady, lookup, type ResolvedBranch } from '../shared/references.ts';
 
@@ -28,7 +27,7 @@ export async function secretDatabase(deps: ControllerDeps, r: NeonRole, target: 
   const refName = r.spec.databaseRef?.name ?? '';
   const db = lookup(deps, resourceTypes.database, r.metadata.namespace ?? '', refName, parseNeonDatabase);
   if (!db) throw new NotReadyError('DatabaseNotReady', `NeonDatabase ${refName} does not exist yet`);
-  const name = db.spec.name ?? db.metadata.name;
+  const name = postgresDatabaseName(db);
   const ready = isReady(db) && db.status?.databaseName === name;
   return { name, ready, ...(ready ? {} : { waitingFor: `NeonDatabase ${refName}` }) };
 }
@@ -53,13 +52,9 @@ export async function secretEndpoint(deps: ControllerDeps, r: NeonRole, target: 
     return { id: endpointId, host };
   }
   if (r.spec.endpointId) {
-    try {
-      const ep = await target.client.getEndpoint(target.projectId, r.spec.endpointId, { signal });
-      return { id: ep.id, host: ep.host };
-    } catch (err) {
-      if (isNeonNotFound(err)) throw new NotReadyError('EndpointNotReady', `Neon compute ${r.spec.endpointId} does not exist`);
-      throw err;
-    }
+    const ep = (await target.client.listEndpoints(target.projectId, { signal })).find((e) => e.id === r.spec.endpointId);
+    if (!ep) throw new NotReadyError('EndpointNotReady', `Neon compute ${r.spec.endpointId} does not exist`);
+    return { id: ep.id, host: ep.host };
   }
   const rw = (await target.client.listEndpoints(target.projectId, { signal })).find((e) => e.branch_id === target.branchId && e.type === 'read_write');
   if (!rw) {

@@ -1,4 +1,4 @@
-import { parseNeonBranch, parseNeonDatabase, parseNeonEndpoint, parseNeonProject, parseNeonRole, type NeonDatabase, type NeonEndpoint, type NeonRole } from '../../api/index.ts';
+import { parseNeonBranch, parseNeonDatabase, parseNeonEndpoint, parseNeonProject, parseNeonRole, postgresDatabaseName, postgresRoleName, type NeonDatabase, type NeonEndpoint, type NeonRole } from '../../api/index.ts';
 import { keyOf, type Controller, type KubeObject, type ResourceType } from '../../runtime/index.ts';
 import { BlockedError } from './blocked.ts';
 import type { ControllerDeps } from './deps.ts';
@@ -83,18 +83,19 @@ export const endpointClaims: ClaimKind<NeonEndpoint> = {
 };
 
 /** Roles and databases: unique by name on a branch (spec.name, else metadata.name). */
-function nameClaims<T extends { metadata: { name: string }; spec: { name?: string | undefined } }>(
+function nameClaims<T>(
   kind: string,
   type: ResourceType,
   parse: (raw: unknown) => T,
+  nameOf: (obj: T) => string,
   recordedOf: (obj: T) => Claim | undefined,
 ): ClaimKind<T> {
   const what = kind === 'NeonRole' ? 'role' : 'database';
-  return { kind, type, parse, nameOf: (o) => o.spec.name ?? o.metadata.name, recordedOf, describe: (c) => `${what} ${c.name} on Neon branch ${c.branchId}` };
+  return { kind, type, parse, nameOf, recordedOf, describe: (c) => `${what} ${c.name} on Neon branch ${c.branchId}` };
 }
 
-export const roleClaims = nameClaims<NeonRole>('NeonRole', resourceTypes.role, parseNeonRole, (r) => recorded(r.status, r.status?.roleName));
-export const databaseClaims = nameClaims<NeonDatabase>('NeonDatabase', resourceTypes.database, parseNeonDatabase, (d) => recorded(d.status, d.status?.databaseName));
+export const roleClaims = nameClaims<NeonRole>('NeonRole', resourceTypes.role, parseNeonRole, postgresRoleName, (r) => recorded(r.status, r.status?.roleName));
+export const databaseClaims = nameClaims<NeonDatabase>('NeonDatabase', resourceTypes.database, parseNeonDatabase, postgresDatabaseName, (d) => recorded(d.status, d.status?.databaseName));
 
 /** The branch a spec names, from what the referenced objects recorded (no readiness required, no Neon call). */
 function storedTarget(deps: ControllerDeps, namespace: string, spec: BranchTargetSpec): { projectId: string; branchId: string } | undefined {

@@ -2,6 +2,7 @@ import { applySecret, coreResources, type KubeObject, type ResourceType, type Se
 import type { ControllerDeps } from './deps.ts';
 import { FIELD_MANAGER } from './kinds.ts';
 import { NotReadyError } from './not-ready.ts';
+import { PASSWORD_CHECK_ANNOTATION, passwordCheck } from './role-password.ts';
 
 /** What an application needs to connect; the password is a secret and only ever goes into the Secret. */
 export interface ConnectionInfo {
@@ -11,6 +12,12 @@ export interface ConnectionInfo {
   dbname: string;
   username: string;
   password: string;
+  /**
+   * When the password was last known to be the role's current one: the role's `updated_at` in Neon at that
+   * time. Written with a digest of the password as the Secret's PASSWORD_CHECK_ANNOTATION, so a later pass
+   * knows the Secret still holds the current password without asking Neon to reveal it.
+   */
+  roleUpdatedAt?: string | undefined;
 }
 
 /** The keys of every connection Secret the operator writes (a test checks a Secret has exactly these). */
@@ -132,6 +139,7 @@ export async function writeConnectionSecret(
       namespace: target.namespace,
       name: target.name,
       stringData: connectionSecretData(info),
+      ...(info.roleUpdatedAt ? { annotations: { [PASSWORD_CHECK_ANNOTATION]: passwordCheck(info.roleUpdatedAt, info.password) } } : {}),
       labels: {
         'app.kubernetes.io/managed-by': 'neon-operator',
         'neon-operator.dev/source-kind': target.owner.type.kind,

@@ -1,14 +1,21 @@
-import { ResourceParseError, type RecordedApiKeyRef } from '../../api/index.ts';
+import { PAUSED_ANNOTATION, ResourceParseError, type PendingCreate, type RecordedApiKeyRef } from '../../api/index.ts';
 import {
   coreResources,
   ensureFinalizer,
+  findCondition,
   hasFinalizer,
   isBeingDeleted,
+  READY,
+  reconcileError,
+  reconcileSuccess,
+  removeCondition,
   removeFinalizer,
   ReportedError,
-  setCondition,
+  setConditions,
+  SYNCED,
   writeStatus,
   type Condition,
+  type ConditionUpdate,
   type EventType,
   type KubeObject,
   type ObjectKey,
@@ -19,6 +26,7 @@ import {
 } from '../../runtime/index.ts';
 import { BlockedError } from './blocked.ts';
 import type { ControllerDeps } from './deps.ts';
+import { identityPatch, type IdentityFields } from './identity.ts';
 import { FINALIZER } from './kinds.ts';
 import { isForeignRecord, recordedKeyRef, type ApiKeyRef } from './neon-accounts.ts';
 import { classifyNeonFailure } from './neon-failures.ts';
@@ -31,6 +39,12 @@ export interface SyncOutcome {
   /** Status fields to set; `undefined` removes a field. Conditions and observedGeneration are the frame's. */
   status?: StatusFields;
   ready: { ok: boolean; reason: string; message: string };
+  /**
+   * False when the pass ended without applying the spec (the resource is gone, a create met a 409): Synced=False
+   * with the Ready reason and message. Default: the pass ran to the end, Synced=True (even while Ready is False,
+   * e.g. a branch still being created).
+   */
+  synced?: boolean;
   /** Reconcile again after this long (default: the resync period). */
   requeueAfterMs?: number;
   /**
@@ -39,6 +53,13 @@ export interface SyncOutcome {
    * condition that is new gets one Event; every such pass logs at debug.
    */
   backoff?: boolean;
+  /**
+   * Work in Neon that this pass started and that Neon finishes on its own (the operations of a create): the
+   * object is reconciled again as soon as it settles, without a worker waiting for it. Until then the object
+   * shows this outcome. A failure (an operation that failed) is reported as a Warning Event; the next pass
+   * sees what Neon made of it.
+   */
+  wakeWhen?: Promise<unknown>;
 }
 
 /**
@@ -46,7 +67,18 @@ export interface SyncOutcome {
  * backoff (1 s, 2 s, 4 s … 5 min) so a 409 that keeps coming cannot become a hot loop.
  */
 export function adoptingSoon(message: string): SyncOutcome {
-  return { ready: { ok: false, reason: 'Adopting', message }, backoff: true };
+  return { ready: { ok: false, reason: 'Adopting', message }, synced: false, backoff: true };
+}
+
+/**
+ * Neon answered 409 to a create that `status.pendingCreate` announced: what exists was made before that call, by
+ * someone else, so the marker is dropped (the next pass adopts it as `Adopted`, never as created by the
+ * operator, so deletion keeps it unless `ownAdopted`), then as `adoptingSoon`. Lists the create was decided
+ * on may be up to the view's age old; a 409 is how a resource made outside meanwhile shows up.
+ */
+export async function adoptedAfterConflict(ctx: SyncContext, message: string): Promise<SyncOutcome> {
+  await ctx.saveStatus({ pendingCreate: undefined });
+  return adoptingSoon(message);
 }
 
 export type FinalizeOutcome = { done: true } | { done: false; reason: string; message: string; requeueAfterMs: number; backoff?: boolean };
@@ -65,6 +97,12 @@ export interface SyncContext {
    * condition in the same write (e.g. False while a resource deleted outside is being recreated).
    */
   saveStatus(fields: StatusFields, ready?: SyncOutcome['ready']): Promise<void>;
+  /**
+   * Records `status.pendingCreate` before a create call, on the version of the object this pass read: if anything
+   * wrote to the object since (another operator instance, a pass on a stale cache), the write fails with 409 and
+   * the pass is retried on a fresh read, so two writers cannot both go on to create.
+   */
+  recordPendingCreate(pending: PendingCreate): Promise<void>;
   /** Records an Event on the object (aggregated, best-effort). */
   event(type: EventType, reason: string, action: string, note: string): void;
   /**
@@ -83,9 +121,15 @@ export interface KindReconciler<T> {
   sync(obj: T, ctx: SyncContext): Promise<SyncOutcome>;
   /** Cleans up in Neon according to the deletion policy. Idempotent; `done` lets the object go. */
   finalize(obj: T, ctx: SyncContext): Promise<FinalizeOutcome>;
+  /** Status fields mirrored in annotations of the object, so a restore without status finds the resource (identity.ts). */
+  readonly identity?: IdentityFields;
 }
 
 type StatusObject = KubeObject & { status?: StatusFields };
+
+function readyCondition(ready: SyncOutcome['ready']): ConditionUpdate {
+  return { type: READY, status: ready.ok ? 'True' : 'False', reason: ready.reason, message: ready.message };
+}
 
 function withoutUndefined(fields: StatusFields): StatusFields {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
@@ -107,12 +151,15 @@ function recordedNeonIds(status: StatusFields | undefined): string[] {
 
 /**
  * Wraps a kind's reconciler in the steps every kind shares: a fresh read of the object, parsing, the
- * finalizer, the Ready condition with observedGeneration, status through /status (skipped when
- * unchanged), and what each kind of failure means:
- * - NotReadyError → Ready=False with its reason, requeued slowly (dependencies requeue it sooner), no error log;
- * - a Neon error retrying cannot fix → Ready=False with Neon's message, a Warning Event, retried with backoff
- *   (logged at warn when it first shows, at debug on the retries that fail the same way);
- * - a transient Neon error or an unknown outcome → retried with backoff (the next pass re-observes and adopts);
+ * finalizer, the Ready and Synced conditions with observedGeneration (a pass that runs to the end is Synced),
+ * status through /status (skipped when unchanged), and what each kind of failure means:
+ * - NotReadyError → Ready=False and Synced=False with its reason, requeued slowly (dependencies requeue it
+ *   sooner), no error log;
+ * - a Neon error retrying cannot fix → Synced=False with Neon's message (Ready too unless it is True: a refused
+ *   change does not make a working resource unusable), a Warning Event, retried with backoff (logged at warn
+ *   when it first shows, at debug on the retries that fail the same way);
+ * - a transient Neon error or an unknown outcome → Synced=False (Ready too unless True), retried with backoff
+ *   (the next pass re-observes and adopts);
  * - an invalid object → Ready=False, InvalidSpec, not retried until it changes; being deleted, it keeps the
  *   finalizer (Warning Event, InvalidSpec saying how to proceed) while status records a Neon resource.
  * - a BlockedError (a claim held by another object, a parent cycle) → Ready=False with its reason, one
@@ -126,16 +173,29 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     const generation = raw.metadata?.generation;
 
     const status = (): StatusFields => ({ ...(raw?.status ?? {}) });
-    const write = async (fields: StatusFields, condition?: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>): Promise<void> => {
+    const conditionOf = (type: string): Condition | undefined => findCondition(raw?.status?.['conditions'] as Condition[] | undefined, type);
+    const write = async (fields: StatusFields, ...conditions: ConditionUpdate[]): Promise<void> => {
+      await writeWith({}, fields, ...conditions);
+    };
+    const writeWith = async (options: { precondition?: boolean; drop?: string }, fields: StatusFields, ...updates: ConditionUpdate[]): Promise<void> => {
       if (!raw) return;
       const current = status();
       delete current['observedGeneration'];
       const next: StatusFields = withoutUndefined({ ...current, ...fields });
-      if (condition) {
-        next['conditions'] = setCondition(current['conditions'] as Condition[] | undefined, condition, generation, clock.now());
-      }
-      const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal });
+      let conditions = current['conditions'] as Condition[] | undefined;
+      if (options.drop !== undefined) conditions = removeCondition(conditions, options.drop);
+      if (updates.length > 0) conditions = setConditions(conditions, updates, generation, clock.now());
+      if (conditions !== current['conditions']) next['conditions'] = conditions;
+      const result = await writeStatus(kube, kind.type, raw, next as never, { signal: rctx.signal, preconditionOnResourceVersion: options.precondition ?? false });
       raw = result.object;
+      await annotateIdentity(fields);
+    };
+    // The IDs a status write records (or removes) go to the object's annotations right after it: see identity.ts.
+    const annotateIdentity = async (fields: StatusFields): Promise<void> => {
+      if (!raw || !kind.identity || isBeingDeleted(raw)) return;
+      const patch = identityPatch(kind.identity, fields, raw.metadata?.annotations);
+      if (!patch) return;
+      raw = await kube.patch<StatusObject>(kind.type, key, { metadata: { annotations: patch } }, { type: 'merge', signal: rctx.signal });
     };
     // Every Event is also a log line (notes never hold secrets), so logs alone tell the story; a repeat of what
     // the object already shows is logged at debug (the Event recorder aggregates repeats into one series).
@@ -156,22 +216,41 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       get status() {
         return status();
       },
-      saveStatus: (fields, ready) =>
-        write({ ...account, ...fields }, ready ? { type: 'Ready', status: ready.ok ? 'True' : 'False', reason: ready.reason, message: ready.message } : undefined),
+      saveStatus: (fields, ready) => write({ ...account, ...fields }, ...(ready ? [readyCondition(ready)] : [])),
+      recordPendingCreate: (pending) => writeWith({ precondition: true }, { ...account, pendingCreate: pending }),
       event: recordEvent,
       useAccount: (ref) => {
         account = { apiKeySecretRef: ref ? recordedKeyRef(ref, key.namespace) : undefined };
       },
     };
-    const notReady = (reason: string, message: string) => ({ type: 'Ready', status: 'False' as const, reason, message });
+    const notReady = (reason: string, message: string): ConditionUpdate => ({ type: READY, status: 'False', reason, message });
     // A pass that will be repeated (backoff, blocked) shows its state as the condition on every pass, but
     // only one Event when that condition is new, and a debug line per pass.
     const reportRepeated = async (type: EventType, reason: string, message: string): Promise<void> => {
-      const previous = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === 'Ready');
+      const previous = conditionOf(READY);
       const isNew = previous?.status !== 'False' || previous.reason !== reason || previous.message !== message;
       rctx.log.debug({ reason }, message);
       if (isNew) recordEvent(type, reason, 'Reconcile', message);
     };
+
+    // Paused: no Neon call and no change but the Paused condition, whatever the object asks for, deletion
+    // included (the finalizer stays). Removing the annotation is a metadata change that wakes the object,
+    // and the pass after it continues where the operator left off.
+    const paused = findCondition(raw.status?.['conditions'] as Condition[] | undefined, 'Paused');
+    if (raw.metadata?.annotations?.[PAUSED_ANNOTATION] === 'true') {
+      const message = isBeingDeleted(raw)
+        ? `Paused by the annotation ${PAUSED_ANNOTATION}: the deletion waits and the Neon resource is left as it is; remove the annotation to let the deletion proceed`
+        : `Paused by the annotation ${PAUSED_ANNOTATION}: the operator makes no Neon call and no change for this object; remove the annotation to resume`;
+      if (paused?.status !== 'True' || paused.message !== message) {
+        recordEvent('Normal', 'Paused', 'Reconcile', message);
+        await write({}, { type: 'Paused', status: 'True', reason: 'Paused', message });
+      }
+      return;
+    }
+    if (paused) {
+      recordEvent('Normal', 'Resumed', 'Reconcile', `The annotation ${PAUSED_ANNOTATION} was removed: the operator manages this object again`);
+      await writeWith({ drop: 'Paused' }, {});
+    }
 
     let obj: T;
     try {
@@ -179,7 +258,7 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     } catch (err) {
       if (!(err instanceof ResourceParseError)) throw err;
       if (isBeingDeleted(raw)) return finalizeUnreadable(err);
-      await write({}, notReady('InvalidSpec', err.message));
+      await write({}, notReady('InvalidSpec', err.message), reconcileError('InvalidSpec', err.message));
       return;
     }
 
@@ -220,12 +299,11 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
     try {
       const outcome = await kind.sync(obj, ctx);
       if (outcome.backoff && !outcome.ready.ok) await reportRepeated('Normal', outcome.ready.reason, outcome.ready.message);
-      await write({ ...account, ...(outcome.status ?? {}) }, {
-        type: 'Ready',
-        status: outcome.ready.ok ? 'True' : 'False',
-        reason: outcome.ready.reason,
-        message: outcome.ready.message,
-      });
+      // The pass ran to the end: Synced, whatever Ready says (a branch still being created is Synced, not Ready),
+      // unless the kind says the spec could not be applied (the resource is gone).
+      const synced = outcome.synced === false ? reconcileError(outcome.ready.reason, outcome.ready.message) : reconcileSuccess();
+      await write({ ...account, ...(outcome.status ?? {}) }, readyCondition(outcome.ready), synced);
+      if (outcome.wakeWhen) return { requeueAfter: outcome.requeueAfterMs ?? deps.waitingRequeueMs, wakeWhen: reportFailure(outcome.wakeWhen) };
       if (outcome.backoff) return { ...(outcome.requeueAfterMs !== undefined ? { requeueAfter: outcome.requeueAfterMs } : {}), backoff: true };
       if (outcome.requeueAfterMs !== undefined) return { requeueAfter: outcome.requeueAfterMs };
       return;
@@ -251,8 +329,18 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
         `${err.message}; cannot apply the deletion policy to what status records in Neon (${recorded.join(', ')}). ` +
         `Fix the object so it is valid again and the deletion proceeds, or remove the finalizer ${FINALIZER} to leave the Neon resource in place`;
       recordEvent('Warning', 'InvalidSpec', 'Delete', message);
-      await write({}, notReady('InvalidSpec', message));
+      await write({}, notReady('InvalidSpec', message), reconcileError('InvalidSpec', message));
       return;
+    }
+
+    /** What a pass left running in Neon: a failure is told (Warning Event, warn log) when it comes. */
+    function reportFailure(work: Promise<unknown>): Promise<unknown> {
+      return work.catch((err: unknown) => {
+        if (rctx.signal.aborted) return;
+        const failure = classifyNeonFailure(err);
+        if (failure) recordEvent('Warning', failure.reason, 'Reconcile', failure.message);
+        else rctx.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'waiting for Neon failed');
+      });
     }
 
     async function namespaceTerminating(): Promise<boolean> {
@@ -264,26 +352,28 @@ export function frameReconciler<T>(kind: KindReconciler<T>, deps: ControllerDeps
       if (rctx.signal.aborted) throw err;
       if (err instanceof BlockedError) {
         await reportRepeated('Warning', err.reason, err.message);
-        await write({}, notReady(err.reason, err.message));
+        await write({}, notReady(err.reason, err.message), reconcileError(err.reason, err.message));
         return err.retry === 'backoff' ? { backoff: true } : undefined;
       }
       if (err instanceof NotReadyError) {
-        await write({}, notReady(err.reason, err.message));
+        await write({}, notReady(err.reason, err.message), reconcileError(err.reason, err.message));
         return { requeueAfter: deps.waitingRequeueMs };
       }
       const failure = classifyNeonFailure(err);
       if (!failure) throw err;
-      const ready = ((raw?.status?.['conditions'] as Condition[] | undefined) ?? []).find((c) => c.type === 'Ready');
-      const wasReady = ready?.status === 'True';
+      const ready = conditionOf(READY);
+      const synced = conditionOf(SYNCED);
+      // A failed call does not make a working Neon resource unusable: Ready stays True (stamped with this
+      // generation, so dependents keep using it) and Synced=False says the spec was not applied. A resource
+      // that was never Ready shows the failure on Ready too.
+      const readyNow = ready?.status === 'True' ? { type: READY, status: 'True' as const, reason: ready.reason, message: ready.message } : notReady(failure.reason, failure.message);
+      await write({}, readyNow, reconcileError(failure.reason, failure.message));
       if (failure.permanent) {
         // A refusal retried with backoff keeps failing the same way until something changes: the user reads it on
         // the condition and the Event, the log says it once (warn), and each retry after that only at debug.
-        const repeat = ready?.status === 'False' && ready.reason === failure.reason && ready.message === failure.message;
-        await write({}, notReady(failure.reason, failure.message));
+        const repeat = synced?.status === 'False' && synced.reason === failure.reason && synced.message === failure.message;
         recordEvent('Warning', failure.reason, 'Reconcile', failure.message, repeat);
         throw new ReportedError(err);
-      } else if (!wasReady) {
-        await write({}, notReady(failure.reason, failure.message));
       }
       // Retried with the queue's per-key backoff (capped); the runtime logs each attempt of a transient failure.
       throw err;

@@ -20,3 +20,8 @@ export const FINALIZER = 'neon-operator.dev/finalizer';
 export const FIELD_MANAGER = 'neon-operator';
 /** Branch annotation key (Neon side) holding the UID of the NeonBranch that created the branch. */
 export const BRANCH_OWNER_ANNOTATION = 'neon-operator.dev/uid';
+/**
+ * Branch annotation key (Neon side) holding the UID of the NeonEndpoint whose read_write compute was created in
+ * the same call as the branch: that NeonEndpoint finds it as its own (origin Created), even after a crash.
+ */
+export const BRANCH_COMPUTE_FOR_ANNOTATION = 'neon-operator.dev/compute-for';

@@ -47,6 +47,8 @@ export interface NeonAccountsOptions {
   log: Logger;
   /** How long a read of a project is shared with identical reads (NeonClientOptions.readFreshMs). */
   readFreshMs?: number;
+  /** How long a project's lists serve reconciles (NeonClientOptions.viewMaxAgeMs). */
+  viewMaxAgeMs?: number;
 }
 
 /**
@@ -111,6 +113,7 @@ export class NeonAccounts {
         clock: this.#options.clock,
         logger: this.#options.log,
         ...(this.#options.readFreshMs !== undefined ? { readFreshMs: this.#options.readFreshMs } : {}),
+        ...(this.#options.viewMaxAgeMs !== undefined ? { viewMaxAgeMs: this.#options.viewMaxAgeMs } : {}),
       });
       this.#byKeyHash.set(hash, client);
     }

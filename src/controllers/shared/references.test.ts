@@ -126,6 +126,10 @@ describe('settledAtStart', () => {
     expect(settledAtStart(obj({}, { conditions: [ready(2, 1)] }))).toBe(false);
     expect(settledAtStart(obj({}, { conditions: [{ ...ready(2, 2), status: 'False' }] }))).toBe(false);
     expect(settledAtStart(obj({}, {}))).toBe(false);
+    // Ready but the last change was refused: retried at start, not left to the resync.
+    const refused = { type: 'Synced', status: 'False', reason: 'NeonRejected', message: '', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 2 };
+    expect(settledAtStart(obj({}, { conditions: [ready(2, 2), refused] }))).toBe(false);
+    expect(settledAtStart(obj({}, { conditions: [ready(2, 2), { ...refused, status: 'True', reason: 'ReconcileSuccess' }] }))).toBe(true);
     expect(settledAtStart(obj({ deletionTimestamp: '2026-01-01T00:00:00Z' }, { conditions: [ready(2, 2)] }))).toBe(false);
     const rotate = { annotations: { 'neon-operator.dev/rotate-password': 'r2' } };
     expect(settledAtStart(obj(rotate, { conditions: [ready(2, 2)], passwordRotation: { request: 'r1' } }))).toBe(false);

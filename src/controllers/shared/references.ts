@@ -39,6 +39,8 @@ export interface ResolvedBranch {
   keyRef: ApiKeyRef | undefined;
   projectId: string;
   branchId: string;
+  /** Through a NeonBranch: the last reset from its parent it recorded (`status.reset.request`). */
+  reset?: string | undefined;
 }
 
 /** Reads a referenced object from the shared informer's store and parses it; undefined when absent or unreadable. */
@@ -108,7 +110,7 @@ export async function resolveBranchRef(deps: ControllerDeps, namespace: string, 
   const ref = branchKeyRef(deps, branch);
   assertProjectReachable(deps, namespace, projectId, ref);
   const client = await deps.accounts.clientFor(ref, signal);
-  return { client, keyRef: ref, projectId, branchId };
+  return { client, keyRef: ref, projectId, branchId, reset: branch.status?.reset?.request };
 }
 
 /** The branch an endpoint, role or database lives on, resolved from whichever way its spec names it. */

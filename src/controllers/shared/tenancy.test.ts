@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ControllerDeps } from './deps.ts';
 import { NotReadyError } from './not-ready.ts';
-import { allowListed, assertProjectReachable, parseAllowedProjects, PROJECT_NOT_ALLOWED, type AllowedProject } from './tenancy.ts';
+import type { NeonClient } from '../../neon/index.ts';
+import { allowListed, assertProjectReachable, parseAllowedProjects, PROJECT_NAMESPACE_MARK, PROJECT_NOT_ALLOWED, restoredProjectOrigin, type AllowedProject } from './tenancy.ts';
 
 function project(namespace: string, name: string, spec: Record<string, unknown>, status: Record<string, unknown>) {
   return { apiVersion: 'neon-operator.dev/v1alpha1', kind: 'NeonProject', metadata: { namespace, name, uid: `${namespace}-${name}` }, spec, status };
@@ -67,5 +68,27 @@ describe('tenancy: which projects a namespace reaches', () => {
     for (const bad of ['team-a', 'team-a/', '/p-1', 'Team/p-1', 'te*am/p-1', 'team-a/P_1']) {
       expect(() => parseAllowedProjects([bad])).toThrow(`"${bad}" is not namespace/projectId`);
     }
+  });
+});
+
+describe('tenancy: a NeonProject restored without status, naming its project in an annotation', () => {
+  // Neon's answer for the project's branches: the annotations the project was created with.
+  const neonWith = (marks: Record<string, string>) =>
+    ({ listAllBranches: async () => ({ branches: [], annotations: { 'br-main': { object: { type: 'console/branch', id: 'br-main' }, value: marks } } }) }) as unknown as NeonClient;
+  const signal = new AbortController().signal;
+
+  it("with the operator's key: Created when Neon's mark names this namespace, refused when it names another or none", async () => {
+    const deps = depsWith([]);
+    await expect(restoredProjectOrigin(deps, 'team-a', 'p-1', undefined, neonWith({ [PROJECT_NAMESPACE_MARK]: 'team-a' }), signal)).resolves.toBe('Created');
+    const other = await restoredProjectOrigin(deps, 'team-b', 'p-1', undefined, neonWith({ [PROJECT_NAMESPACE_MARK]: 'team-a' }), signal).catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(NotReadyError);
+    expect((other as NotReadyError).reason).toBe(PROJECT_NOT_ALLOWED);
+    await expect(restoredProjectOrigin(deps, 'team-a', 'p-1', undefined, neonWith({}), signal)).rejects.toBeInstanceOf(NotReadyError);
+  });
+
+  it('without the mark, what the rule lets through anyway (allow-list, own account) counts as Adopted', async () => {
+    const deps = depsWith([], [{ namespace: 'team-a', projectId: 'p-1' }]);
+    await expect(restoredProjectOrigin(deps, 'team-a', 'p-1', undefined, neonWith({}), signal)).resolves.toBe('Adopted');
+    await expect(restoredProjectOrigin(depsWith([]), 'team-a', 'p-2', { namespace: 'team-a', name: 'k', key: 'api-key' }, neonWith({}), signal)).resolves.toBe('Adopted');
   });
 });

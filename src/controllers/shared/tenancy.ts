@@ -10,8 +10,14 @@
  * 3. with the operator's key: the operator's configuration allows it for N (`--allowed-projects`, chart
  *    value `tenancy.allowedProjects`), empty by default.
  * Anything else is refused with `Ready=False, reason=ProjectNotAllowed` and no Neon call.
+ *
+ * A NeonProject restored without status names its project only in an annotation (identity.ts), which anyone who
+ * can edit the object can write. `restoredProjectOrigin` lets it through rule 2 only on Neon's word: the mark the
+ * operator puts on a project's default branch when it creates the project (`neon-operator.dev/namespace`), which
+ * no tenant can write on another's project. A project created before that mark existed needs rule 1 or 3.
  */
-import { parseNeonProject } from '../../api/index.ts';
+import { parseNeonProject, type Origin } from '../../api/index.ts';
+import type { NeonClient } from '../../neon/index.ts';
 import type { ControllerDeps } from './deps.ts';
 import { resourceTypes } from './kinds.ts';
 import type { ApiKeyRef } from './neon-accounts.ts';
@@ -84,4 +90,34 @@ export function isProjectReachable(deps: ControllerDeps, namespace: string, proj
     if (err instanceof NotReadyError) return false;
     throw err;
   }
+}
+
+/** Neon branch annotation: the namespace of the NeonProject that created the project, stamped on its default branch at create. */
+export const PROJECT_NAMESPACE_MARK = 'neon-operator.dev/namespace';
+
+/** The branch annotations a project is created with (`branch.annotations` of the create call). */
+export function projectCreateMarks(namespace: string): Record<string, string> {
+  return { [PROJECT_NAMESPACE_MARK]: namespace };
+}
+
+/**
+ * The tenancy rule for a NeonProject that names `projectId` only in its identity annotation (restored without
+ * status). Reads the project's branch annotations (one list call, with the object's account): when one carries
+ * the mark of this namespace, the operator created the project for it, so it is reachable and `Created`;
+ * otherwise it must pass assertProjectReachable (its own account, the allow-list) and counts as `Adopted`, so a
+ * forged annotation can neither reach another namespace's project nor make it count as created here. A 404
+ * (the project is gone, or this key cannot see it) is Neon's answer, thrown as it comes.
+ */
+export async function restoredProjectOrigin(
+  deps: ControllerDeps,
+  namespace: string,
+  projectId: string,
+  account: ApiKeyRef | undefined,
+  client: NeonClient,
+  signal: AbortSignal,
+): Promise<Origin> {
+  const { annotations } = await client.listAllBranches(projectId, {}, { signal });
+  if (Object.values(annotations).some((a) => a.value[PROJECT_NAMESPACE_MARK] === namespace)) return 'Created';
+  assertProjectReachable(deps, namespace, projectId, account);
+  return 'Adopted';
 }

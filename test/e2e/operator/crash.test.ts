@@ -11,10 +11,12 @@ import { coreResources, httpTransport, KubeClient } from '../../../src/runtime/i
 import { API_KEY, eventually, exampleObjects, FAST_DURATIONS, getSecretData, repoRoot, typeOfKind, waitReady, type NeonObject, type Suite } from './fixture.ts';
 
 const node = resolve(repoRoot, 'node_modules', '.bin', 'node');
+// The read_write compute of NeonEndpoint dev-rw rides in the branch's create (endpoints[]): the kill after that
+// call leaves both, and both are found again by the branch's annotations. A compute created on its own is covered
+// by recovery.test.ts (an unanswered read_only create).
 const ALL_CREATES = [
   'POST /projects',
   'POST /projects/{project_id}/branches',
-  'POST /projects/{project_id}/endpoints',
   'POST /projects/{project_id}/branches/{branch_id}/roles',
   'POST /projects/{project_id}/branches/{branch_id}/databases',
 ];
@@ -109,6 +111,10 @@ describe.each([
     expect(devs).toHaveLength(1);
     const dev = devs[0]!;
     expect([...project.endpoints.values()].filter((e) => e.branchId === dev.id)).toHaveLength(1);
+    expect(em.counters().applied['POST /projects/{project_id}/endpoints'] ?? 0).toBe(0);
+    // Found after the kill as what the operator created, so deletion removes it.
+    const devRw = await suite.kube.get<NeonObject>(typeOfKind('NeonEndpoint'), { namespace: suite.namespace, name: 'dev-rw' });
+    expect(devRw?.status?.['origin']).toBe('Created');
     expect(dev.databases.has('app')).toBe(true);
     // Each create was applied exactly once: by the run that was killed.
     for (const route of ALL_CREATES) expect(em.counters().applied[route], route).toBe(1);

@@ -3,8 +3,9 @@
 // plus latency, while the operator converges the examples, applies spec changes and a password rotation,
 // is restarted mid-convergence, and deletes everything. After each phase the suite checks exact
 // properties of Neon's state: no duplicate anywhere, Secrets holding Neon's current passwords and hosts,
-// nothing deleted that was not asked to be. It prints what the faults cost (calls, retries, 429s,
-// outcome-unknown) but asserts no timing.
+// every Secret whose object says Ready logging in to the emulator's real Postgres, nothing deleted that was
+// not asked to be. It prints what the faults cost (calls, retries, 429s, outcome-unknown, failed logins)
+// but asserts no timing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultConfig, ProjectRecord } from '../../emulator/server.ts';
 import type { SchedulerStats } from '../../../src/neon/index.ts';
@@ -21,6 +22,7 @@ import {
   type NeonObject,
   type Suite,
 } from './fixture.ts';
+import { readySecretLogins } from './logins.ts';
 
 /**
  * 15 % of all requests fail, on every route; a failed mutation was applied half of the time. To hunt
@@ -91,6 +93,15 @@ describe('operator: faults cost time, never data', () => {
   /** The operator's projects (the bystander, made behind its back, excluded). */
   const ours = () => projectsInNeon(suite).filter((p) => p.id !== bystander.id);
 
+  const loginFailures: string[] = [];
+  /** Every Secret whose object says Ready logs in with each of its URIs (the API faults never reach Postgres). */
+  async function readySecretsLogIn(expected: string[]): Promise<void> {
+    const { checked, failures } = await readySecretLogins(suite);
+    loginFailures.push(...failures);
+    expect(checked.sort()).toEqual(expected);
+    expect(failures).toEqual([]);
+  }
+
   function endPhase(phase: string): void {
     const entries = suite.emulator.requests.slice(phaseStart);
     const faults: Record<string, number> = {};
@@ -130,7 +141,7 @@ describe('operator: faults cost time, never data', () => {
   }
 
   beforeAll(async () => {
-    suite = await setUpSuite('op-faults', { seed: SEED });
+    suite = await setUpSuite('op-faults', { seed: SEED, postgres: true });
     // A project in the same account that the operator was never told about, with a branch named like
     // the example's: it must come through every phase byte for byte.
     const account = suite.emulator.accountOf(API_KEY);
@@ -165,6 +176,7 @@ describe('operator: faults cost time, never data', () => {
             // Mutations Neon applied whose answer the operator never got: the case adoption must handle.
             mutationsAppliedAnswerLost: suite.emulator.requests.filter((r) => r.method !== 'GET' && r.applied && (r.fault === '500' || r.fault === '524' || r.fault === 'reset')).length,
             emulatorByStatus: c.byStatus,
+            secretsFailingLogin: loginFailures.length,
             appliedCreates: Object.fromEntries(CREATE_ROUTES.map((r) => [r, c.applied[r] ?? 0])),
             phases,
           },
@@ -220,6 +232,7 @@ describe('operator: faults cost time, never data', () => {
 
     expect(snapshot(bystander)).toEqual(bystanderBefore);
     expect(suite.emulator.specViolations()).toEqual([]);
+    await readySecretsLogIn(['app-db', 'demo-connection', 'keep-connection']);
     endPhase('apply');
   }, TEST_MS);
 
@@ -261,6 +274,7 @@ describe('operator: faults cost time, never data', () => {
     expect(decodeURIComponent(new URL(secret?.['uri'] ?? '').password)).toBe(password);
     expect(new URL(secret?.['uri'] ?? '').pathname).toBe('/app_v2');
     expect(snapshot(bystander)).toEqual(bystanderBefore);
+    await readySecretsLogIn(['app-db', 'demo-connection', 'keep-connection']);
     endPhase('changes');
   }, TEST_MS);
 
@@ -323,6 +337,7 @@ describe('operator: faults cost time, never data', () => {
     expect((await getSecretData(suite, 'demo-connection'))?.['password']).toBe(main.roles.get('neondb_owner')?.password);
     expect(ours()).toHaveLength(2);
     expect(snapshot(bystander)).toEqual(bystanderBefore);
+    await readySecretsLogIn(['app-db', 'demo-connection', 'feature-db', 'keep-connection']);
     suite.emulator.setFaults(FAULTS);
     endPhase('restarts');
   }, TEST_MS);

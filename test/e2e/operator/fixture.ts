@@ -40,6 +40,7 @@ export function operatorConfig(namespace: string, emulatorUrl: string, overrides
     namespaces: [namespace],
     resyncPeriodMs: 10 * 60_000,
     resyncJitter: 0.1,
+    neonViewMaxAgeMs: 5 * 60_000,
     logLevel: 'warn',
     neonApiUrl: emulatorUrl,
     neonApiKey: API_KEY,
@@ -146,12 +147,17 @@ export function typeOfKind(kind: string | undefined): ResourceType {
   return type;
 }
 
-/** Waits until the object is Ready=True for its current generation; returns it. */
+/**
+ * Waits until the object is Ready=True and Synced=True for its current generation (usable, and its spec applied:
+ * a failed pass keeps a working object Ready for the new generation, with Synced=False); returns it.
+ */
 export function waitReady(suite: Suite, kind: string, name: string, timeoutMs = 60_000): Promise<NeonObject> {
-  return eventually(`${kind} ${name} Ready`, async () => {
+  return eventually(`${kind} ${name} Ready and Synced`, async () => {
     const obj = await suite.kube.get<NeonObject>(typeOfKind(kind), { namespace: suite.namespace, name });
+    const generation = obj?.metadata?.generation;
     const ready = readyCondition(obj);
-    return ready?.status === 'True' && ready.observedGeneration === obj?.metadata?.generation ? obj : undefined;
+    const synced = obj?.status?.conditions?.find((c) => c.type === 'Synced');
+    return ready?.status === 'True' && ready.observedGeneration === generation && synced?.status === 'True' && synced.observedGeneration === generation ? obj : undefined;
   }, timeoutMs);
 }
 
