@@ -10,19 +10,32 @@
  * starting one (its namespace is left behind for a look).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { API_GROUP, API_VERSION } from '../src/api/index.ts';
 import { resourceTypes } from '../src/controllers/index.ts';
-import { coreResources, httpTransport, KubeClient, type KubeObject, type ResourceType } from '../src/runtime/index.ts';
+import { httpTransport, KubeClient, type KubeObject } from '../src/runtime/index.ts';
 import { startControlPlane, type ControlPlane } from '../test/controlplane/harness.ts';
 import { freePort, httpGet, OperatorProcess } from '../test/e2e/shipping/operator-process.ts';
 import { DEFAULT_DURATIONS, startEmulator, type EmulatorHandle, type RequestLogEntry } from '../test/emulator/server.ts';
+import {
+  applyAll,
+  groupObjects,
+  machineLine,
+  newNamespace,
+  pad,
+  projectName,
+  routeTable,
+  projectObjects,
+  isReady,
+  sumOfMetric,
+  type Cluster,
+  type ReadyObject,
+} from './fleet.ts';
 import {
   callsPerHourAtDefaultPeriod,
   classifyRoute,
@@ -30,7 +43,6 @@ import {
   NEON_CALLS_PER_SECOND,
   physicalBound,
   ratio,
-  shortRoute,
   type Workload,
 } from './operator-bound.ts';
 
@@ -108,87 +120,6 @@ const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const n = (x: number): string => Math.round(x).toLocaleString('en-US');
 const mb = (kb: number): string => `${n(kb / 1024)} MB`;
 
-function machineLine(): string {
-  const [one = 0] = loadavg();
-  return `machine: ${String(cpus().length)} cores, load average ${one.toFixed(1)} (other work on the machine slows the operator and the control plane alike)`;
-}
-
-// ---- the objects -----------------------------------------------------------------------------------------
-
-const pad = (i: number, width: number): string => String(i).padStart(width, '0');
-const projectName = (p: number): string => `p-${pad(p, 3)}`;
-
-interface Manifest extends KubeObject {
-  spec: Record<string, unknown>;
-}
-
-function manifest(kind: keyof typeof resourceTypes, name: string, spec: Record<string, unknown>): { type: ResourceType; obj: Manifest } {
-  return { type: resourceTypes[kind], obj: { metadata: { name }, spec } };
-}
-
-function projectObjects(w: Workload): Array<{ type: ResourceType; obj: Manifest }> {
-  return Array.from({ length: w.projects }, (_, p) =>
-    manifest('project', projectName(p), { name: `bench-${projectName(p)}`, regionId: 'aws-us-east-2', pgVersion: 17 }),
-  );
-}
-
-/** Group i lives in project i mod P; a group's objects share the suffix `-<i>`. */
-function groupObjects(w: Workload): Array<{ type: ResourceType; obj: Manifest }> {
-  const out: Array<{ type: ResourceType; obj: Manifest }> = [];
-  for (let i = 0; i < w.groups; i++) {
-    const g = pad(i, 4);
-    const branchRef = { name: `b-${g}` };
-    out.push(manifest('branch', `b-${g}`, { projectRef: { name: projectName(i % w.projects) } }));
-    out.push(manifest('endpoint', `e-${g}`, { branchRef, type: 'read_write' }));
-    const role: Record<string, unknown> = { branchRef, name: 'app', secret: { name: `s-${g}` }, endpointRef: { name: `e-${g}` } };
-    if (w.withDatabase) {
-      out.push(manifest('database', `d-${g}`, { branchRef, name: 'app', ownerRef: { name: `r-${g}` } }));
-      role['databaseRef'] = { name: `d-${g}` };
-    } else {
-      role['databaseName'] = 'neondb';
-    }
-    out.push(manifest('role', `r-${g}`, role));
-  }
-  return out;
-}
-
-/** Runs `fn` over `items`, at most `width` at once. */
-async function inPool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++] as T);
-    }),
-  );
-}
-
-// ---- the cluster side ------------------------------------------------------------------------------------
-
-interface Cluster {
-  cp: ControlPlane;
-  kube: KubeClient;
-}
-
-async function newNamespace(cluster: Cluster, prefix: string): Promise<string> {
-  const namespace = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await cluster.kube.create(coreResources.namespace, { metadata: { name: namespace } });
-  return namespace;
-}
-
-async function applyAll(cluster: Cluster, namespace: string, objects: Array<{ type: ResourceType; obj: Manifest }>): Promise<void> {
-  await inPool(objects, 16, async ({ type, obj }) => {
-    await cluster.kube.create(type, { ...obj, metadata: { ...obj.metadata, namespace } });
-  });
-}
-
-interface ReadyObject extends KubeObject {
-  status?: { conditions?: Array<{ type: string; status: string; observedGeneration?: number }> };
-}
-
-function isReady(obj: ReadyObject): boolean {
-  const ready = obj.status?.conditions?.find((c) => c.type === 'Ready');
-  return ready?.status === 'True' && ready.observedGeneration === obj.metadata?.generation;
-}
 
 /** Ready at its current generation, by kind, until all `expected` are; resolves with the time it saw that. */
 async function waitAllReady(cluster: Cluster, namespace: string, expected: number, operator: OperatorProcess, what: string): Promise<number> {
@@ -276,18 +207,11 @@ async function startOperator(cluster: Cluster, opts: { namespace: string; emulat
   };
 }
 
-const sampleLine = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)$/;
-
 /** Sum of a counter over its labels on the operator's /metrics. */
 async function metricSum(op: RunningOperator, name: string): Promise<number> {
   const res = await httpGet(op.metricsUrl);
   if (res?.status !== 200) throw new Error(`the operator's /metrics did not answer (${String(res?.status ?? 'no answer')})`);
-  let total = 0;
-  for (const line of res.body.split('\n')) {
-    const m = sampleLine.exec(line);
-    if (m?.[1] === name) total += Number(m[2]);
-  }
-  return total;
+  return sumOfMetric(res.body, name);
 }
 
 const reconciles = (op: RunningOperator): Promise<number> => metricSum(op, 'neon_operator_reconcile_total');
@@ -311,23 +235,6 @@ function callSummary(calls: readonly RequestLogEntry[]): { total: number; reads:
     if (c.status === 429) out.throttled++;
   }
   return out;
-}
-
-function routeTable(calls: readonly RequestLogEntry[]): string {
-  const byRoute = new Map<string, { calls: number; throttled: number; failed: number }>();
-  for (const c of calls) {
-    const key = c.route ?? `${c.method} ?`;
-    const row = byRoute.get(key) ?? { calls: 0, throttled: 0, failed: 0 };
-    row.calls++;
-    if (c.status === 429) row.throttled++;
-    else if (c.status === 0 || c.status >= 400) row.failed++;
-    byRoute.set(key, row);
-  }
-  const rows = [...byRoute].sort((a, b) => b[1].calls - a[1].calls || a[0].localeCompare(b[0]));
-  return formatTable([
-    ['route', 'kind', 'calls', 'share', '429', 'other 4xx/5xx'],
-    ...rows.map(([route, r]) => [shortRoute(route), classifyRoute(route), n(r.calls), `${((r.calls / calls.length) * 100).toFixed(0)} %`, n(r.throttled), n(r.failed)]),
-  ], 'llrrrr');
 }
 
 /** The moment the last operation Neon ran for the account ends (ms), or 0. */

@@ -65,9 +65,22 @@ export interface ControlPlaneClient extends ControlPlaneInfo {
 export interface ControlPlane extends ControlPlaneClient {
   /** Stops every process it started (SIGTERM, then SIGKILL) and removes its temp folder. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Kills one of its processes with `signal` (default SIGKILL, as a crashed node) and resolves once it has
+   * exited. Local control planes only (an existing cluster throws).
+   */
+  kill(name: ControlPlaneProcess, signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Starts one of its processes again with the same flags (same etcd data, ports and certificates), killing it
+   * first if it still runs, and resolves once it is healthy again. Local control planes only.
+   */
+  restart(name: ControlPlaneProcess): Promise<void>;
+  /** Whether a process it started is running (false once killed or exited). Always true for an existing cluster. */
+  isRunning(name: ControlPlaneProcess): boolean;
 }
 
 const LOG_NAMES = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
+export type ControlPlaneProcess = (typeof LOG_NAMES)[number];
 
 /** Builds the client side of a control plane from its info (in a test worker, from the global setup). */
 export function connectControlPlane(info: ControlPlaneInfo): ControlPlaneClient {
@@ -231,6 +244,8 @@ async function connectExisting(workDir: string, log: (line: string) => void): Pr
   log(`using the existing cluster ${cluster.server} (context ${source.getCurrentContext()})`);
   const client = connectControlPlane({ kubeconfigPath, server: cluster.server, logsDir, workDir, external: true });
   let stopped = false;
+  const notLocal = (): Promise<never> =>
+    Promise.reject(new Error('an existing cluster (E2E_USE_EXISTING_CLUSTER) has no processes to kill or restart'));
   return {
     ...client,
     stop: async () => {
@@ -238,6 +253,9 @@ async function connectExisting(workDir: string, log: (line: string) => void): Pr
       stopped = true;
       releaseTempDir(workDir);
     },
+    kill: notLocal,
+    restart: notLocal,
+    isRunning: () => true,
   };
 }
 
@@ -250,13 +268,21 @@ async function startLocal(
   const deadline = started + (opts.startTimeoutMs ?? 120_000);
   const logsDir = opts.logsDir ?? defaultLogsDir();
   mkdirSync(logsDir, { recursive: true });
-  const processes: ManagedProcess[] = [];
+  // The running process of each name, and how it was started (flags and health check), so it can be restarted.
+  const processes = new Map<ControlPlaneProcess, ManagedProcess>();
+  const launched = new Map<ControlPlaneProcess, { args: readonly string[]; healthy: () => Promise<boolean> }>();
   const pgidFile = join(workDir, 'process-groups');
   const stopWatchdog = startWatchdog(pgidFile, workDir);
-  const launch = (name: (typeof LOG_NAMES)[number], args: readonly string[]): ManagedProcess => {
+  const launch = (name: ControlPlaneProcess, args: readonly string[], healthy: () => Promise<boolean>): ManagedProcess => {
     const proc = new ManagedProcess(name, binaryPath(name), args, join(logsDir, `${name}.log`), workDir);
-    processes.push(proc);
-    writeFileSync(pgidFile, processes.map((p) => String(p.pid)).join('\n') + '\n');
+    processes.set(name, proc);
+    launched.set(name, { args, healthy });
+    writeFileSync(pgidFile, [...processes.values()].map((p) => String(p.pid)).join('\n') + '\n');
+    return proc;
+  };
+  const current = (name: ControlPlaneProcess): ManagedProcess => {
+    const proc = processes.get(name);
+    if (!proc) throw new Error(`${name} was never started`);
     return proc;
   };
   let stopped = false;
@@ -264,10 +290,25 @@ async function startLocal(
     if (stopped) return;
     stopped = true;
     // Reverse order: the controller manager and API server go before the etcd they depend on.
-    for (const proc of [...processes].reverse()) await proc.stop();
+    for (const name of [...LOG_NAMES].reverse()) await processes.get(name)?.stop();
     stopWatchdog();
     releaseTempDir(workDir);
   };
+  const kill = async (name: ControlPlaneProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    await current(name).kill(signal);
+    log(`${name} killed (${signal})`);
+  };
+  const restart = async (name: ControlPlaneProcess): Promise<void> => {
+    if (stopped) throw new Error('the control plane is stopped');
+    await current(name).kill();
+    const how = launched.get(name);
+    if (!how) throw new Error(`${name} was never started`);
+    const t0 = Date.now();
+    const proc = launch(name, how.args, how.healthy);
+    await waitFor(`${name} healthy again`, proc, t0 + (opts.startTimeoutMs ?? 120_000), how.healthy);
+    log(`${name} restarted (${String(Date.now() - t0)} ms)`);
+  };
+  const isRunning = (name: ControlPlaneProcess): boolean => processes.get(name)?.exitStatus === undefined;
 
   try {
     // Resolve all binaries first so a missing one fails before anything starts.
@@ -286,6 +327,10 @@ async function startLocal(
 
     const etcdUrl = `http://127.0.0.1:${String(etcdPort)}`;
     const peerUrl = `http://127.0.0.1:${String(etcdPeerPort)}`;
+    const etcdHealthy = async (): Promise<boolean> => {
+      const res = await getHttp(`${etcdUrl}/health`);
+      return res?.status === 200 && res.body.includes('"true"');
+    };
     const etcd = launch('etcd', [
       '--name=neon-operator-test',
       `--data-dir=${join(workDir, 'etcd')}`,
@@ -297,13 +342,12 @@ async function startLocal(
       // Test data is thrown away: skipping fsync makes every write several times faster.
       '--unsafe-no-fsync=true',
       '--log-level=warn',
-    ]);
-    await waitFor('etcd /health', etcd, deadline, async () => {
-      const res = await getHttp(`${etcdUrl}/health`);
-      return res?.status === 200 && res.body.includes('"true"');
-    });
+    ], etcdHealthy);
+    await waitFor('etcd /health', etcd, deadline, etcdHealthy);
     log(`etcd ready on ${etcdUrl} (${String(Date.now() - started)} ms)`);
 
+    const tls: TlsClient = { ca, cert: adminCert, key: adminKey };
+    const apiServerReady = async (): Promise<boolean> => (await get(`${server}/readyz`, tls))?.status === 200;
     const apiserver = launch('kube-apiserver', [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
@@ -330,12 +374,8 @@ async function startLocal(
       '--allow-privileged=true',
       '--profiling=false',
       ...(opts.apiServerArgs ?? []),
-    ]);
-    const tls: TlsClient = { ca, cert: adminCert, key: adminKey };
-    await waitFor('kube-apiserver /readyz', apiserver, deadline, async () => {
-      const res = await get(`${server}/readyz`, tls);
-      return res?.status === 200;
-    });
+    ], apiServerReady);
+    await waitFor('kube-apiserver /readyz', apiserver, deadline, apiServerReady);
     log(`kube-apiserver ready on ${server} (${String(Date.now() - started)} ms)`);
 
     const kubeconfigPath = join(workDir, 'admin.kubeconfig');
@@ -348,6 +388,8 @@ async function startLocal(
       kubeconfigYaml(server, { ca, cert: kcmCert, key: kcmKey }, 'system:kube-controller-manager'),
       { mode: 0o600 },
     );
+    const kcmHealthy = async (): Promise<boolean> =>
+      (await get(`https://127.0.0.1:${String(kcmPort)}/healthz`, { insecure: true }))?.status === 200;
     const kcm = launch('kube-controller-manager', [
       `--kubeconfig=${kcmKubeconfig}`,
       `--authentication-kubeconfig=${kcmKubeconfig}`,
@@ -364,15 +406,12 @@ async function startLocal(
       // One instance only: no need to wait for a leader lease.
       '--leader-elect=false',
       '--profiling=false',
-    ]);
-    await waitFor('kube-controller-manager /healthz', kcm, deadline, async () => {
-      const res = await get(`https://127.0.0.1:${String(kcmPort)}/healthz`, { insecure: true });
-      return res?.status === 200;
-    });
+    ], kcmHealthy);
+    await waitFor('kube-controller-manager /healthz', kcm, deadline, kcmHealthy);
     log(`kube-controller-manager healthy (${String(Date.now() - started)} ms); logs in ${logsDir}`);
 
     const client = connectControlPlane({ kubeconfigPath, server, logsDir, workDir, external: false });
-    return { ...client, stop };
+    return { ...client, stop, kill, restart, isRunning };
   } catch (err) {
     const tails = logTails(logsDir, 40);
     await stop();

@@ -95,6 +95,16 @@ export class ManagedProcess {
     return this.#exit.signal ? `signal ${this.#exit.signal}` : `exit code ${String(this.#exit.code)}`;
   }
 
+  /** Sends `signal` to the process group (SIGKILL: no chance to clean up) and resolves once the process has exited. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.#exit === undefined) {
+      killGroupSync(this.pid, signal);
+      await this.#exited;
+    }
+    killGroupSync(this.pid, 'SIGKILL');
+    liveGroups.delete(this.pid);
+  }
+
   /** SIGTERM to the process group, then SIGKILL after `graceMs`; resolves once the process has exited. */
   async stop(graceMs = 10_000): Promise<void> {
     if (this.#exit === undefined) {

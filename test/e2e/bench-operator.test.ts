@@ -1,28 +1,13 @@
 // `npm run bench:operator` at a tiny size, as a user runs it: the script is spawned as a child process on this
 // run's control plane (E2E_USE_EXISTING_CLUSTER) and judged by the tables it prints. Numbers are not judged
 // (the machine is shared); that every phase ran and counted real Neon calls is.
-import { spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useControlPlane } from '../controlplane/e2e.ts';
-
-const repoRoot = resolve(import.meta.dirname, '..', '..');
+import { runNodeScript } from './node-script.ts';
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const cp = useControlPlane();
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bench/operator.ts'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, E2E_USE_EXISTING_CLUSTER: '1', KUBECONFIG: cp.kubeconfigPath },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('exit', (code) => resolveRun({ code, stdout, stderr }));
-  });
+  return runNodeScript('bench/operator.ts', args, { ...process.env, E2E_USE_EXISTING_CLUSTER: '1', KUBECONFIG: cp.kubeconfigPath });
 }
 
 /** The number in the value column of the first row whose label starts with `label` (columns: 2+ spaces apart). */

@@ -30,6 +30,21 @@ export interface FaultConfig {
   routes?: string[];
 }
 
+/**
+ * The mix `npm run chaos` runs at: 10 % 429, 5 % 5xx (500, 503), 2 % 524 or connection reset, half of the failed
+ * mutations applied anyway (a 503 never is), and 3 % of Neon operations ending in error.
+ */
+export const CHAOS_FAULTS: Readonly<FaultConfig> = {
+  rate429: 0.1,
+  rate500: 0.03,
+  rate503: 0.02,
+  rate524: 0.01,
+  resetRate: 0.01,
+  appliedBeforeFailure: 0.5,
+  operationFailureRate: 0.03,
+  operationFailureStatus: 'error',
+};
+
 export type RequestFault = 'none' | '429' | '500' | '503' | '524' | 'reset';
 
 export interface FaultDecision {
