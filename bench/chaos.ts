@@ -25,6 +25,8 @@ import { startControlPlane, type ControlPlane } from '../test/controlplane/harne
 import { freePort, httpGet, OperatorProcess } from '../test/e2e/shipping/operator-process.ts';
 import { CHAOS_FAULTS } from '../test/emulator/faults.ts';
 import { SeededRandom } from '../test/emulator/random.ts';
+import { readySecretLogins } from '../test/e2e/operator/logins.ts';
+import type { Suite } from '../test/e2e/operator/fixture.ts';
 import { startEmulator, type EmulatorHandle, type FaultConfig, type ProjectRecord, type RequestLogEntry } from '../test/emulator/server.ts';
 import {
   createsBeyondObjects,
@@ -73,6 +75,8 @@ Options:
   --apiserver-down N       seconds it stays down before it is started again (default 17; 10 with --quick)
   --report-every N         seconds between progress lines (default 15; 10 with --quick)
   --no-faults              the emulator's limits only, no injected faults (a baseline)
+  --postgres               a real Postgres behind the emulator: at 100 % Ready every Secret whose object is Ready
+                           must log in with each of its URIs (a loss figure)
   --operator-arg ARG       an extra flag for the operator, repeatable (e.g. --operator-arg=--concurrency=8)
   --log-level LEVEL        the operator's log level (default info)
   --json FILE              also write the results as JSON
@@ -97,6 +101,7 @@ const { values: flags } = parseArgs({
     'apiserver-down': { type: 'string' },
     'report-every': { type: 'string' },
     'no-faults': { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
     'operator-arg': { type: 'string', multiple: true, default: [] },
     'log-level': { type: 'string', default: 'info' },
     json: { type: 'string' },
@@ -444,6 +449,7 @@ async function main(): Promise<Results> {
       validateResponses: false,
       maxLogEntries: 10_000_000,
       onResponse: (info) => secretsInAnswer(info.body, secrets),
+      ...(flags.postgres ? { postgres: true } : {}),
     });
     const em = emulator;
     const account = em.accountOf(API_KEY);
@@ -576,6 +582,13 @@ async function main(): Promise<Results> {
     });
     const readyRoles = objectsAtReady.filter((o) => o.kind === 'role' && isReady(o.obj)).map((o) => o.obj);
     const mismatches = passwordMismatches(em.state, await roleSecrets(kube, namespace, readyRoles));
+    // With a real Postgres: what applications would see. Every Secret of a Ready object logs in, each URI.
+    let loginFailures: Finding[] = [];
+    if (flags.postgres) {
+      const logins = await readySecretLogins({ namespace, kube, emulator: em } as Suite);
+      loginFailures = logins.failures.map((what) => ({ what }));
+      say(`logins: ${String(logins.checked.length)} Secrets of Ready objects tried with uri, pooled-uri and DATABASE_URL; ${String(logins.failures.length)} failed`);
+    }
     for (const p of passwordsInNeon(em.state, account)) secrets.add(p);
     const statusTexts = objectsAtReady.map((o) => ({
       where: `${resourceTypes[o.kind].kind} ${o.obj.metadata?.name ?? '?'} status/annotations`,
@@ -663,6 +676,7 @@ async function main(): Promise<Results> {
       'creates applied beyond one per object': createsBeyond,
       'orphans in Neon (after delete)': orphans,
       'Secret passwords differing from Neon': mismatches,
+      ...(flags.postgres ? { 'Secrets of Ready objects that do not log in': loginFailures } : {}),
       'secret values in logs/Events/status': leaks,
       'stuck finalizers': stuck,
       'kept resources removed (Retain, bystander)': bystanderLoss,
