@@ -1,4 +1,4 @@
-// `npm run chaos -- --quick`, as a user runs it: the script starts its own control plane (it kills
+// `npm run chaos -- --quick --postgres`, as a user runs it: the script starts its own control plane (it kills
 // kube-apiserver, so it cannot share the run's), the emulator with the full fault mix and the operator, which it
 // SIGKILLs on a beat while the fleet converges and while it is deleted. Judged by the results it writes: every
 // object Ready within the deadline, every loss figure 0. No timing is judged beyond that generous deadline.
@@ -31,15 +31,17 @@ function runChaos(args: string[]): Promise<{ code: number | null; stdout: string
 describe('npm run chaos -- --quick', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('converges under faults, operator SIGKILLs and an API server outage, and loses nothing', async () => {
+  it('converges under faults, operator SIGKILLs and an API server outage, loses nothing, and every Ready Secret logs in', async () => {
     if (process.env['E2E_USE_EXISTING_CLUSTER'] === '1') return;
     const json = join(dir, 'results.json');
     const seed = process.env['E2E_CHAOS_SEED'] ?? '3';
-    const run = await runChaos(['--quick', '--seed', seed, '--json', json]);
+    // With the real Postgres: the Secrets of Ready objects must also log in (one more loss figure).
+    const run = await runChaos(['--quick', '--postgres', '--seed', seed, '--json', json]);
     const out = `${run.stdout}\n${run.stderr.split('\n').slice(-20).join('\n')}`;
     const results = resultsSchema.parse(JSON.parse(readFileSync(json, 'utf8')));
     // Every loss figure, by name, so a failure says which and what it found.
     for (const [what, count] of Object.entries(results.losses)) expect({ what, count, found: results.findings[what] }, out).toEqual({ what, count: 0, found: [] });
+    expect(Object.keys(results.losses)).toContain('Secrets of Ready objects that do not log in');
     expect(results.readyMs, out).not.toBeNull();
     expect(results.deleteMs, out).not.toBeNull();
     // The chaos happened: the API server came back, the operator was killed and started again.
