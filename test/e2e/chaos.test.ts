@@ -2,7 +2,7 @@
 // kube-apiserver, so it cannot share the run's), the emulator with the full fault mix and the operator, which it
 // SIGKILLs on a beat while the fleet converges and while it is deleted. Judged by the results it writes: every
 // object Ready within the deadline, every loss figure 0. No timing is judged beyond that generous deadline.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,8 @@ describe('npm run chaos -- --quick', () => {
     // With the real Postgres: the Secrets of Ready objects must also log in (one more loss figure).
     const run = await runChaos(['--quick', '--postgres', '--seed', seed, '--json', json]);
     const out = `${run.stdout}\n${run.stderr.split('\n').slice(-20).join('\n')}`;
+    // No results at all (the run stopped early): the run's own output says why.
+    expect(existsSync(json), out).toBe(true);
     const results = resultsSchema.parse(JSON.parse(readFileSync(json, 'utf8')));
     // Every loss figure, by name, so a failure says which and what it found.
     for (const [what, count] of Object.entries(results.losses)) expect({ what, count, found: results.findings[what] }, out).toEqual({ what, count: 0, found: [] });
