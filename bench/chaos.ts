@@ -378,6 +378,20 @@ function waitingGroups(c: Census): Array<{ count: number; label: string; example
   return [...groups].map(([label, g]) => ({ label, ...g })).sort((a, b) => b.count - a.count);
 }
 
+/** Runs `read` (Kubernetes reads only), again every second while the API server does not answer, for up to 2 min. */
+async function whenApiServerAnswers<T>(read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      return await read();
+    } catch (err) {
+      const unanswered = err instanceof TypeError || (err instanceof KubeApiError && err.statusCode >= 500);
+      if (!unanswered || Date.now() > deadline) throw err;
+      await sleep(1_000);
+    }
+  }
+}
+
 // ---- loss ------------------------------------------------------------------------------------------------
 
 async function roleSecrets(kube: KubeClient, namespace: string, roles: readonly NeonObject[]): Promise<RoleSecret[]> {
@@ -585,7 +599,8 @@ async function main(): Promise<Results> {
     // With a real Postgres: what applications would see. Every Secret of a Ready object logs in, each URI.
     let loginFailures: Finding[] = [];
     if (flags.postgres) {
-      const logins = await readySecretLogins({ namespace, kube, emulator: em } as Suite);
+      // Read through the API server, which may be down now (its kill can fall right after 100 % Ready).
+      const logins = await whenApiServerAnswers(() => readySecretLogins({ namespace, kube, emulator: em } as Suite));
       loginFailures = logins.failures.map((what) => ({ what }));
       say(`logins: ${String(logins.checked.length)} Secrets of Ready objects tried with uri, pooled-uri and DATABASE_URL; ${String(logins.failures.length)} failed`);
     }
