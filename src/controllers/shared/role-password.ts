@@ -56,16 +56,10 @@ export async function validPassword(
   return { password: reset.password, source: 'reset', roleUpdatedAt: reset.roleUpdatedAt };
 }
 
-/** Generates a new password in Neon and returns it (the only time Neon sends it). */
-export async function resetPassword(
-  client: NeonClient,
-  at: { projectId: string; branchId: string; roleName: string },
-  signal?: AbortSignal,
-): Promise<string> {
-  return (await resetPasswordAnswer(client, at, signal)).password;
-}
-
-/** resetPassword, with the role's `updated_at` after the reset (for the Secret's check annotation). */
+/**
+ * Generates a new password in Neon and returns it (the only time Neon sends it), with the role's `updated_at`
+ * after the reset (for the Secret's check annotation).
+ */
 export async function resetPasswordAnswer(
   client: NeonClient,
   at: { projectId: string; branchId: string; roleName: string },
