@@ -89,6 +89,8 @@ export interface NeonClientOptions {
    * undefined, every list is read from Neon.
    */
   viewMaxAgeMs?: number;
+  /** Called when the project view finds a change in Neon that the operator did not make (ProjectViewOptions.onChange). */
+  onProjectChanged?: (projectId: string) => void;
 }
 
 export interface CallOptions {
@@ -233,6 +235,11 @@ interface Call<S extends z.ZodType> {
   operationsOf?: (value: z.infer<S>) => readonly Operation[];
   /** The project the answer concerns when the call had none (create project). */
   projectOf?: (value: z.infer<S>) => string;
+  /**
+   * Which of the branch's role and database lists the write-through keeps exact (ProjectView.noteOwnOperations);
+   * default 'all'. A mutation without a write-through leaves its operations to be seen as changes.
+   */
+  kept?: 'all' | 'roles';
 }
 
 const P = '/projects/{project_id}';
@@ -264,7 +271,15 @@ export class NeonClient implements OperationsSource {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     });
     this.#reads = options.readFreshMs !== undefined ? new ReadCoalescer({ clock: options.clock ?? systemClock, freshMs: options.readFreshMs }) : undefined;
-    this.#view = options.viewMaxAgeMs !== undefined ? new ProjectView({ clock: options.clock ?? systemClock, maxAgeMs: options.viewMaxAgeMs }) : undefined;
+    this.#view =
+      options.viewMaxAgeMs !== undefined
+        ? new ProjectView({
+            clock: options.clock ?? systemClock,
+            maxAgeMs: options.viewMaxAgeMs,
+            operations: (projectId, page, signal) => this.listOperations(projectId, page, signal ? { signal } : undefined),
+            ...(options.onProjectChanged ? { onChange: options.onProjectChanged } : {}),
+          })
+        : undefined;
     this.#scheduler.registerAccount(this.account, this);
   }
 
@@ -602,6 +617,8 @@ export class NeonClient implements OperationsSource {
         schema: RoleOperationsResponse,
         projectId,
         operationsOf: (v) => v.operations,
+        // Neon may drop the databases the role owned with it.
+        kept: 'roles',
       },
       o,
       () => this.#view?.removeRole(projectId, branchId, roleName),
@@ -790,7 +807,11 @@ export class NeonClient implements OperationsSource {
     if (c.projectId !== undefined) this.#reads?.invalidate(c.projectId);
     try {
       const answer = await send();
-      if (written) written(answer);
+      if (written) {
+        written(answer);
+        const projectId = c.projectOf && answer !== null ? c.projectOf(answer) : c.projectId;
+        if (projectId !== undefined && answer !== null && c.operationsOf) this.#view?.noteOwnOperations(projectId, c.operationsOf(answer), c.kept);
+      }
       return answer;
     } catch (err) {
       if (c.projectId !== undefined) this.#view?.invalidate(c.projectId);

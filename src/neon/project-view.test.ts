@@ -153,4 +153,134 @@ describe('ProjectView', () => {
     controller.abort(new Error('stopped'));
     await expect(waiting).rejects.toThrow('stopped');
   });
+
+  describe('change signal (the project\'s operations)', () => {
+    /** A project whose operations list answers `ops` newest first, 100 per page; counts the pages read. */
+    function project(clock: FakeClock) {
+      const ops: Operation[] = [];
+      const pages: Array<string | undefined> = [];
+      const changes: string[] = [];
+      const at = () => new Date(clock.now()).toISOString();
+      const add = (id: string, extra: Partial<Operation> = {}) => ops.unshift(op(id, 'finished', { action: 'apply_config', branch_id: 'br-1', created_at: at(), ...extra }));
+      const view = new ProjectView({
+        clock,
+        maxAgeMs: 1_000,
+        onChange: (projectId) => changes.push(projectId),
+        operations: async (_projectId, page) => {
+          pages.push(page.cursor);
+          const from = page.cursor === undefined ? 0 : ops.findIndex((o) => o.id === page.cursor) + 1;
+          const slice = ops.slice(from, from + page.limit);
+          const last = slice.at(-1);
+          return { operations: slice, ...(last ? { pagination: { cursor: last.id } } : {}) };
+        },
+      });
+      const roles = counted(() => [role('app')]);
+      const databases = counted(() => [database('app')]);
+      const endpoints = counted(() => [endpoint('ep-1', { current_state: 'active', pending_state: undefined })]);
+      const read = async () => {
+        await view.endpoints('p', endpoints);
+        await view.roles('p', 'br-1', roles);
+        await view.databases('p', 'br-1', databases);
+      };
+      return { view, add, pages, changes, roles, databases, endpoints, read };
+    }
+
+    it('keeps a branch\'s role and database lists past maxAge while the operations show nothing new: one operations page per maxAge', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      p.add('op-old', { action: 'create_branch' });
+      await clock.advance(10);
+      await p.read();
+      expect(p.pages).toHaveLength(1); // the first check: a baseline
+      for (let i = 0; i < 5; i++) {
+        await clock.advance(1_000);
+        await p.read();
+      }
+      expect(p.roles.calls).toBe(1);
+      expect(p.databases.calls).toBe(1);
+      expect(p.endpoints.calls).toBe(6); // read every maxAge
+      expect(p.pages).toHaveLength(6);
+      expect(p.changes).toEqual([]);
+    });
+
+    it('reads a branch\'s lists again after an operation the operator did not start, and reports the change', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      await p.read();
+      await clock.advance(500);
+      p.add('op-foreign');
+      await p.read(); // the last check is recent: not seen yet
+      expect(p.roles.calls).toBe(1);
+      await clock.advance(600);
+      await p.read();
+      expect(p.roles.calls).toBe(2);
+      expect(p.databases.calls).toBe(2);
+      expect(p.changes).toEqual(['p']);
+      // Seen once: the next check does not count it again.
+      await clock.advance(1_000);
+      await p.read();
+      expect(p.roles.calls).toBe(2);
+      expect(p.changes).toEqual(['p']);
+    });
+
+    it('does not count a compute\'s start or suspend, nor the operator\'s own written-through change; an own role delete still rereads the databases', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      await p.read();
+      await clock.advance(100);
+      p.add('op-suspend', { action: 'suspend_compute' });
+      p.add('op-own');
+      p.view.noteOwnOperations('p', [op('op-own', 'running')]);
+      await clock.advance(1_000);
+      await p.read();
+      expect([p.roles.calls, p.databases.calls]).toEqual([1, 1]);
+      p.add('op-role-delete');
+      p.view.noteOwnOperations('p', [op('op-role-delete', 'running')], 'roles');
+      await clock.advance(1_000);
+      await p.read();
+      expect([p.roles.calls, p.databases.calls]).toEqual([1, 2]);
+    });
+
+    it('reads the lists of a branch without a compute every maxAge (Neon may start no operation there)', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      const noCompute = counted(() => [{ ...role('app'), branch_id: 'br-2' }]);
+      await p.read();
+      await p.view.roles('p', 'br-2', noCompute);
+      await clock.advance(1_000);
+      await p.read();
+      await p.view.roles('p', 'br-2', noCompute);
+      expect(noCompute.calls).toBe(2);
+      expect(p.roles.calls).toBe(1);
+    });
+
+    it('forgets every role and database list when a check cannot reach back to what the last one saw', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      await p.read();
+      await clock.advance(60_000);
+      for (let i = 0; i < 1_000; i++) p.add(`op-own-${String(i)}`, { action: 'start_compute' });
+      await clock.advance(1_000);
+      await p.read();
+      expect(p.pages).toHaveLength(1 + 10);
+      expect(p.roles.calls).toBe(2);
+      expect(p.changes).toEqual(['p']);
+    });
+
+    it('reports a branch or compute that differs from the last read, but not one whose usage or timestamps moved', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      let current = [{ branch: branch('br-1') }];
+      const branches = counted<ViewBranch>(() => current);
+      await p.view.branches('p', branches);
+      current = [{ branch: branch('br-1', { updated_at: '2026-01-02T00:00:00Z', logical_size: 42 }) }];
+      await clock.advance(1_000);
+      await p.view.branches('p', branches);
+      expect(p.changes).toEqual([]);
+      current = [{ branch: branch('br-1', { protected: true }) }];
+      await clock.advance(1_000);
+      await p.view.branches('p', branches);
+      expect(p.changes).toEqual(['p']);
+    });
+  });
 });

@@ -23,6 +23,63 @@ interface ProjectState {
   lists: Map<ListName, ListEntry<unknown>>;
   /** Operation id → the entries (list and key) whose answer carried it, to settle them when it ends. */
   opsTouching: Map<string, Array<{ list: ListName; key: string }>>;
+  /** What the project's operations said so far (see ChangeSignal); undefined until the first check. */
+  signal?: ChangeSignal | undefined;
+  /** A check of the operations in flight, joined by every reader. */
+  checking?: Promise<boolean> | undefined;
+  /**
+   * Operations the operator's own mutations started, with when their answer arrived and which of the
+   * branch's lists the answer was written through to ('all': its roles and databases are still exact).
+   */
+  own: Map<string, { at: number; kept: 'all' | 'roles' }>;
+}
+
+/**
+ * Neon starts an operation for every change of a branch's roles or databases (`apply_config`, on the branch's
+ * compute), whoever makes it. The view reads the project's operations (newest first) once per `maxAgeMs`; a
+ * branch with an operation it did not start itself has its role and database lists read again. Lists read
+ * after the first check therefore stay valid without reading them every `maxAgeMs`.
+ */
+interface ChangeSignal {
+  /** Local time the first check was sent: lists read (or written whole) since then are covered. */
+  since: number;
+  /** Neon's creation time (ms) of the newest operation the first check saw: anything older is before `since`. */
+  baseline: number;
+  /** Local time the last completed check was sent. */
+  checkedAt: number;
+  /** The newest creation time (ms) seen by any check. */
+  newest: number;
+  /** Operations already looked at, id → creation time (pruned to the overlap window). */
+  seen: Map<string, number>;
+}
+
+/** Operations that start or suspend a compute and change nothing a list of roles or databases holds. */
+const COMPUTE_ONLY_ACTIONS: ReadonlySet<string> = new Set(['start_compute', 'suspend_compute']);
+/** Operations per page read by a check (the operations list answers newest first). */
+const OPERATIONS_PAGE = 100;
+/** A check reads at most this many pages; when it cannot reach what the last check saw, it trusts nothing. */
+const OPERATIONS_MAX_PAGES = 10;
+/** How far below the newest operation seen a check still reads, for operations that became visible late. */
+const OPERATIONS_OVERLAP_MS = 60_000;
+
+/** One page of a project's operations, newest first (`GET /projects/{id}/operations`). */
+export type OperationsPage = (
+  projectId: string,
+  page: { limit: number; cursor?: string },
+  signal?: AbortSignal,
+) => Promise<{ operations: readonly Operation[]; pagination?: { cursor: string } | undefined }>;
+
+export interface ProjectViewOptions {
+  clock: Clock;
+  maxAgeMs: number;
+  /** Reads the project's operations: with it, role and database lists are kept by the change signal. */
+  operations?: OperationsPage;
+  /**
+   * Called when a refresh finds that something in the project changed that the operator did not do (a
+   * branch or compute that differs from the last read, or an operation it did not start), so the objects of
+   * that project can be looked at again at once instead of at their next resync.
+   */
+  onChange?: (projectId: string) => void;
 }
 
 /** Anything the view settles when its operations end: Neon reports the state a transition goes to. */
@@ -45,37 +102,63 @@ interface Transitioning {
  *   read asks Neon;
  * - an operation that ends in failure forgets the lists its object is in;
  * - a branch restore forgets the project (it changes roles, databases and states at once);
- * - changes made outside the operator are seen when a list is next refreshed, at most `maxAgeMs` later.
+ * - changes made outside the operator are seen when a list is next refreshed, at most `maxAgeMs` later;
+ *   a refresh that finds one calls `onChange`.
+ *
+ * Role and database lists are kept longer, by the change signal (see ChangeSignal): for a branch that has a
+ * compute, a list read after the project's first check of operations is served for as long as the checks,
+ * one per `maxAgeMs`, find no operation on that branch that the operator did not start. A branch without a
+ * compute (where Neon may start no operation for such a change) has its lists read every `maxAgeMs`.
  *
  * Nothing secret is held: role passwords are removed before a role is stored.
  */
 export class ProjectView {
   readonly #clock: Clock;
   readonly #maxAgeMs: number;
+  readonly #operations: OperationsPage | undefined;
+  readonly #onChange: ((projectId: string) => void) | undefined;
   readonly #projects = new Map<string, ProjectState>();
 
-  constructor(options: { clock: Clock; maxAgeMs: number }) {
+  constructor(options: ProjectViewOptions) {
     this.#clock = options.clock;
     this.#maxAgeMs = options.maxAgeMs;
+    this.#operations = options.operations;
+    this.#onChange = options.onChange;
   }
 
   // ---- reads ------------------------------------------------------------------------------------------
 
   /** Every branch of the project with its annotation. `fetch` lists them from Neon when the view cannot answer. */
   async branches(projectId: string, fetch: () => Promise<ViewBranch[]>, signal?: AbortSignal): Promise<ViewBranch[]> {
+    const checking = this.#checkOperations(projectId, signal);
+    if (checking) await checking;
     return this.#read(projectId, 'branches', async () => byKey(await fetch(), (b) => b.branch.id), signal);
   }
 
   async endpoints(projectId: string, fetch: () => Promise<Endpoint[]>, signal?: AbortSignal): Promise<Endpoint[]> {
+    const checking = this.#checkOperations(projectId, signal);
+    if (checking) await checking;
     return this.#read(projectId, 'endpoints', async () => byKey(await fetch(), (e) => e.id), signal);
   }
 
   async roles(projectId: string, branchId: string, fetch: () => Promise<Role[]>, signal?: AbortSignal): Promise<Role[]> {
-    return this.#read(projectId, `roles/${branchId}`, async () => byKey((await fetch()).map(withoutPassword), (r) => r.name), signal);
+    return this.#readBranchList(projectId, branchId, `roles/${branchId}`, async () => byKey((await fetch()).map(withoutPassword), (r) => r.name), signal);
   }
 
   async databases(projectId: string, branchId: string, fetch: () => Promise<Database[]>, signal?: AbortSignal): Promise<Database[]> {
-    return this.#read(projectId, `databases/${branchId}`, async () => byKey(await fetch(), (d) => d.name), signal);
+    return this.#readBranchList(projectId, branchId, `databases/${branchId}`, async () => byKey(await fetch(), (d) => d.name), signal);
+  }
+
+  /**
+   * Operations a mutation of the operator's own started. `kept` says which of the branch's lists its answer
+   * was written through to: 'all' when the change leaves the other list as it was, 'roles' when it may also
+   * have changed the branch's databases (a role deleted with the databases it owned).
+   */
+  noteOwnOperations(projectId: string, operations: readonly Operation[], kept: 'all' | 'roles' = 'all'): void {
+    if (operations.length === 0 || !this.#operations) return;
+    const own = this.#state(projectId).own;
+    const at = this.#clock.now();
+    for (const op of operations) own.set(op.id, { at, kept });
   }
 
   // ---- write-through ----------------------------------------------------------------------------------
@@ -116,6 +199,11 @@ export class ProjectView {
     this.#replace(projectId, 'branches', new Map());
     this.#replace(projectId, 'endpoints', new Map());
     this.putCreatedBranch(projectId, answer, annotation);
+    if (this.#operations) {
+      // Every operation a new project has is one of the operator's: the signal starts now, with nothing seen.
+      const now = this.#clock.now();
+      this.#state(projectId).signal = { since: now, baseline: Number.NEGATIVE_INFINITY, checkedAt: now, newest: Number.NEGATIVE_INFINITY, seen: new Map() };
+    }
   }
 
   removeBranch(projectId: string, branchId: string): void {
@@ -193,6 +281,8 @@ export class ProjectView {
       entry.refresh = undefined;
     }
     state.opsTouching.clear();
+    state.signal = undefined;
+    state.checking = undefined;
   }
 
   /** The project is gone. */
@@ -205,7 +295,7 @@ export class ProjectView {
   #state(projectId: string): ProjectState {
     let state = this.#projects.get(projectId);
     if (!state) {
-      state = { lists: new Map(), opsTouching: new Map() };
+      state = { lists: new Map(), opsTouching: new Map(), own: new Map() };
       this.#projects.set(projectId, state);
     }
     return state;
@@ -234,6 +324,8 @@ export class ProjectView {
           // Kept only if nothing forgot the list meanwhile; write-throughs made while it ran are replayed.
           if (entry.refresh !== refresh) return;
           for (const change of refresh.journal) change(items);
+          const before = entry.items;
+          if (before && (list === 'branches' || list === 'endpoints') && differ(before, items)) this.#onChange?.(projectId);
           entry.items = items;
           entry.at = sentAt;
           entry.refresh = undefined;
@@ -245,6 +337,104 @@ export class ProjectView {
     }
     const items = await waitAbortably(entry.refresh.promise, signal);
     return [...items.values()];
+  }
+
+  /**
+   * A role or database list: kept by the change signal once older than `maxAgeMs` when the branch has a
+   * compute and the list was read after the project's first check; otherwise read again.
+   */
+  async #readBranchList<T>(projectId: string, branchId: string, list: ListName, fetch: () => Promise<Map<string, T>>, signal?: AbortSignal): Promise<T[]> {
+    const entry = this.#entry<T>(projectId, list);
+    const state = this.#state(projectId);
+    if (entry.items && this.#clock.now() - entry.at >= this.#maxAgeMs && state.signal && entry.at >= state.signal.since && this.#hasCompute(state, branchId)) {
+      await this.#checkOperations(projectId, signal);
+      if (entry.items) return [...entry.items.values()];
+    }
+    return this.#read(projectId, list, fetch, signal);
+  }
+
+  #hasCompute(state: ProjectState, branchId: string): boolean {
+    const endpoints = state.lists.get('endpoints')?.items as Map<string, Endpoint> | undefined;
+    if (!endpoints) return false;
+    for (const ep of endpoints.values()) if (ep.branch_id === branchId && ep.type === 'read_write') return true;
+    return false;
+  }
+
+  /**
+   * Reads the project's operations when the last check is older than `maxAgeMs` (joining one in flight).
+   * Lists of branches with an operation the operator did not start are forgotten. A failed check changes
+   * nothing (lists it would have kept are read again once older than `maxAgeMs`).
+   */
+  #checkOperations(projectId: string, signal?: AbortSignal): Promise<unknown> | undefined {
+    if (!this.#operations) return undefined;
+    const state = this.#state(projectId);
+    if (state.signal && this.#clock.now() - state.signal.checkedAt < this.#maxAgeMs) return undefined;
+    if (!state.checking) {
+      const checking = this.#check(projectId, state).catch(() => false);
+      state.checking = checking;
+      void checking.then(() => {
+        if (state.checking === checking) state.checking = undefined;
+      });
+    }
+    return waitAbortably(state.checking, signal);
+  }
+
+  async #check(projectId: string, state: ProjectState): Promise<boolean> {
+    const read = this.#operations as OperationsPage;
+    const sentAt = this.#clock.now();
+    const prev = state.signal;
+    let newest = prev?.newest ?? Number.NEGATIVE_INFINITY;
+    const seen = new Map(prev?.seen ?? []);
+    const changed = new Map<string, 'all' | 'databases'>();
+    let everything = false;
+    let complete = false;
+    let cursor: string | undefined;
+    for (let page = 0; page < OPERATIONS_MAX_PAGES && !complete; page++) {
+      const answer = await read(projectId, { limit: OPERATIONS_PAGE, ...(cursor !== undefined ? { cursor } : {}) });
+      for (const op of answer.operations) {
+        const created = Date.parse(op.created_at);
+        if (prev && created < prev.newest - OPERATIONS_OVERLAP_MS) {
+          complete = true;
+          break;
+        }
+        newest = Math.max(newest, created);
+        if (!prev || created < prev.baseline || seen.has(op.id)) {
+          seen.set(op.id, created);
+          continue;
+        }
+        seen.set(op.id, created);
+        if (COMPUTE_ONLY_ACTIONS.has(op.action)) continue;
+        const own = state.own.get(op.id);
+        if (own?.kept === 'all') continue;
+        const forget = own?.kept === 'roles' ? 'databases' : 'all';
+        if (op.branch_id === undefined) everything = true;
+        else if (changed.get(op.branch_id) !== 'all') changed.set(op.branch_id, forget);
+      }
+      // The first check only sets the baseline: one page holds the newest operation.
+      if (!prev || answer.operations.length < OPERATIONS_PAGE || !answer.pagination) complete = true;
+      cursor = answer.pagination?.cursor;
+    }
+    if (state.signal !== prev) return false; // forgotten meanwhile (invalidate): this answer is not kept
+    if (!complete) everything = true;
+    for (const [id, created] of seen) if (created < newest - 2 * OPERATIONS_OVERLAP_MS) seen.delete(id);
+    for (const [id, own] of state.own) if (own.at < sentAt - OPERATIONS_OVERLAP_MS) state.own.delete(id);
+    state.signal = {
+      since: prev?.since ?? sentAt,
+      baseline: prev?.baseline ?? newest,
+      checkedAt: sentAt,
+      newest,
+      seen,
+    };
+    if (everything) {
+      for (const [list, entry] of state.lists) if (list.startsWith('roles/') || list.startsWith('databases/')) this.#forgetEntry(entry);
+    } else {
+      for (const [branchId, forget] of changed) {
+        if (forget === 'all') this.#forgetList(state, `roles/${branchId}`);
+        this.#forgetList(state, `databases/${branchId}`);
+      }
+    }
+    if (everything || changed.size > 0) this.#onChange?.(projectId);
+    return true;
   }
 
   /** Applies a write-through to the list if it is known, and to a refresh in flight. */
@@ -279,15 +469,37 @@ export class ProjectView {
 
   #forgetList(state: ProjectState, list: ListName): void {
     const entry = state.lists.get(list);
-    if (entry) {
-      entry.items = undefined;
-      entry.refresh = undefined;
-    }
+    if (entry) this.#forgetEntry(entry);
+  }
+
+  #forgetEntry(entry: ListEntry<unknown>): void {
+    entry.items = undefined;
+    entry.refresh = undefined;
   }
 }
 
 function byKey<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {
   return new Map(items.map((item) => [key(item), item]));
+}
+
+/**
+ * Fields that change without anyone changing the object (usage, activity, bookkeeping times): a refresh that
+ * differs only in them is not a change.
+ */
+const VOLATILE_FIELDS: ReadonlySet<string> = new Set(['updated_at', 'logical_size', 'state_changed_at', 'last_active', 'started_at', 'suspended_at']);
+
+function significant(item: unknown): string {
+  return JSON.stringify(item, (key, value: unknown) => (VOLATILE_FIELDS.has(key) ? undefined : value));
+}
+
+/** True when two lists differ in something other than volatile fields. */
+function differ(a: Map<string, unknown>, b: Map<string, unknown>): boolean {
+  if (a.size !== b.size) return true;
+  for (const [key, item] of a) {
+    const other = b.get(key);
+    if (other === undefined || significant(item) !== significant(other)) return true;
+  }
+  return false;
 }
 
 function withoutPassword(role: Role): Role {

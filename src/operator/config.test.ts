@@ -16,7 +16,7 @@ describe('operator configuration', () => {
     expect(c).toMatchObject({
       namespaces: [],
       resyncPeriodMs: 600_000,
-      neonViewMaxAgeMs: 300_000,
+      neonViewMaxAgeMs: 540_000,
       resyncJitter: 0.1,
       logLevel: 'info',
       neonApiUrl: 'https://console.neon.tech/api/v2',

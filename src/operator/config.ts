@@ -82,10 +82,11 @@ const FLAGS = {
   neonViewMaxAge: {
     flag: 'neon-view-max-age',
     env: 'NEON_VIEW_MAX_AGE',
-    default: '5m',
+    default: '9m',
     help:
-      "How long a project's lists of branches, computes, roles and databases, as last read from Neon, serve reconciles " +
-      '(the operator\'s own changes are applied to them as Neon answers). Capped at half the resync period.',
+      "How often a project's lists of branches and computes, and its operations, are read from Neon again; between " +
+      "reads they serve reconciles, with the operator's own changes applied as Neon answers. Role and database lists " +
+      'are read again only when an operation shows a change the operator did not make. Capped at 9/10 of the resync period.',
   },
   resyncJitter: { flag: 'resync-jitter', env: 'RESYNC_JITTER', default: '0.1', help: 'Spread of the resync period, as a fraction (0 to 0.5).' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'trace, debug, info, warn, error or fatal.' },

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import { NeonAccounts, registerControllers, type RegisteredControllers } from '../controllers/index.ts';
 import { NeonScheduler, pinoRedactPaths, type NeonSchedulerOptions } from '../neon/index.ts';
 import { OperatorMetrics, startObservabilityServer, type ObservabilityServer } from '../observability/index.ts';
-import { coreResources, httpTransport, KubeClient, Manager, type SecretObject } from '../runtime/index.ts';
+import { coreResources, httpTransport, keyOf, KubeClient, Manager, type SecretObject } from '../runtime/index.ts';
 import { OPERATOR_VERSION } from '../version.ts';
 import type { OperatorConfig } from './config.ts';
 
@@ -64,6 +64,23 @@ async function readApiKeySecret(kube: KubeClient, ref: NonNullable<OperatorConfi
  */
 const NEON_READ_FRESH_MS = 1_000;
 
+/**
+ * How long the project view serves a list: `--neon-view-max-age`, at most 9/10 of the resync period, so that
+ * a change made outside the operator is found, and its objects requeued, within one resync period.
+ */
+export function viewMaxAgeMs(config: Pick<OperatorConfig, 'neonViewMaxAgeMs' | 'resyncPeriodMs'>): number {
+  return Math.min(config.neonViewMaxAgeMs, Math.floor(config.resyncPeriodMs * 0.9));
+}
+
+/** Requeues every object whose status names the project (the project itself included). */
+function requeueProject(controllers: RegisteredControllers, projectId: string): void {
+  for (const controller of Object.values(controllers)) {
+    for (const obj of controller.informer.list()) {
+      if ((obj as { status?: { projectId?: unknown } }).status?.projectId === projectId) controller.enqueue(keyOf(obj));
+    }
+  }
+}
+
 export async function startOperator(config: OperatorConfig, overrides: OperatorOverrides = {}): Promise<RunningOperator> {
   const clock = overrides.clock ?? systemClock;
   const log = overrides.log ?? createLogger(config.logLevel);
@@ -71,8 +88,11 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
   const kube = new KubeClient(httpTransport(kubeConfig, { userAgent: `neon-operator/${OPERATOR_VERSION}` }));
   const scheduler = new NeonScheduler({ clock, logger: log.child({ component: 'neon-scheduler' }), ...overrides.scheduler });
   const defaultApiKey = config.apiKeySecret ? await readApiKeySecret(kube, config.apiKeySecret) : config.neonApiKey;
+  // Bound once the controllers exist: a change found in Neon requeues the objects of that project.
+  let projectChanged: (projectId: string) => void = () => undefined;
   const accounts = new NeonAccounts({ scheduler, kube, baseUrl: config.neonApiUrl, defaultApiKey, clock, log, readFreshMs: NEON_READ_FRESH_MS,
-    viewMaxAgeMs: Math.min(config.neonViewMaxAgeMs, config.resyncPeriodMs / 2),
+    viewMaxAgeMs: viewMaxAgeMs(config),
+    onProjectChanged: (projectId) => projectChanged(projectId),
   });
   const metrics = new OperatorMetrics();
   metrics.bindScheduler(scheduler);
@@ -101,6 +121,10 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
     waitingRequeueMs: config.waitingRequeueMs,
     allowedProjects: config.allowedProjects,
   });
+  projectChanged = (projectId) => {
+    log.debug({ projectId }, 'Neon project changed outside the operator: requeueing its objects');
+    requeueProject(controllers, projectId);
+  };
   metrics.bindManager(manager);
   const done = manager.run();
   const observability =

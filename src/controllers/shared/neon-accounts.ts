@@ -49,6 +49,8 @@ export interface NeonAccountsOptions {
   readFreshMs?: number;
   /** How long a project's lists serve reconciles (NeonClientOptions.viewMaxAgeMs). */
   viewMaxAgeMs?: number;
+  /** A project's view found a change the operator did not make (NeonClientOptions.onProjectChanged). */
+  onProjectChanged?: (projectId: string) => void;
 }
 
 /**
@@ -114,6 +116,7 @@ export class NeonAccounts {
         logger: this.#options.log,
         ...(this.#options.readFreshMs !== undefined ? { readFreshMs: this.#options.readFreshMs } : {}),
         ...(this.#options.viewMaxAgeMs !== undefined ? { viewMaxAgeMs: this.#options.viewMaxAgeMs } : {}),
+        ...(this.#options.onProjectChanged ? { onProjectChanged: this.#options.onProjectChanged } : {}),
       });
       this.#byKeyHash.set(hash, client);
     }
