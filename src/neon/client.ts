@@ -18,7 +18,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import { OPERATOR_VERSION } from '../version.ts';
 import { defaultNeonDispatcher, NeonHttp, type HttpAttempt } from './http.ts';
 import { ReadCoalescer } from './read-coalescer.ts';
-import { ProjectView, type ViewBranch } from './project-view.ts';
+import { ProjectView, type ViewBranch, type ViewSnapshot } from './project-view.ts';
 import { registerSecret } from './redact.ts';
 import type { CallKind, NeonScheduler, OperationsSource } from './scheduler.ts';
 import {
@@ -281,6 +281,16 @@ export class NeonClient implements OperationsSource {
           })
         : undefined;
     this.#scheduler.registerAccount(this.account, this);
+  }
+
+  /** What the project view holds, for a later process (undefined without a view). */
+  viewSnapshot(): ViewSnapshot | undefined {
+    return this.#view?.snapshot();
+  }
+
+  /** Takes what a snapshot holds of projects the view does not know yet; returns how many. */
+  restoreView(snapshot: ViewSnapshot): number {
+    return this.#view?.restore(snapshot) ?? 0;
   }
 
   /** Closes the keep-alive connections this client opened (not an injected dispatcher). */

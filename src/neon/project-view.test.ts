@@ -2,7 +2,7 @@
 // operator's own mutation answers and operation ends keep it current.
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../runtime/fake-clock.ts';
-import { ProjectView, type ViewBranch } from './project-view.ts';
+import { ProjectView, type ViewBranch, type ViewSnapshot } from './project-view.ts';
 import type { Branch, Database, Endpoint, Operation, Role } from './schemas.ts';
 
 const T = '2026-01-01T00:00:00Z';
@@ -156,8 +156,7 @@ describe('ProjectView', () => {
 
   describe('change signal (the project\'s operations)', () => {
     /** A project whose operations list answers `ops` newest first, 100 per page; counts the pages read. */
-    function project(clock: FakeClock) {
-      const ops: Operation[] = [];
+    function project(clock: FakeClock, ops: Operation[] = []) {
       const pages: Array<string | undefined> = [];
       const changes: string[] = [];
       const at = () => new Date(clock.now()).toISOString();
@@ -176,13 +175,16 @@ describe('ProjectView', () => {
       });
       const roles = counted(() => [role('app')]);
       const databases = counted(() => [database('app')]);
-      const endpoints = counted(() => [endpoint('ep-1', { current_state: 'active', pending_state: undefined })]);
+      const endpoints = counted(() => [
+        endpoint('ep-1', { current_state: 'active', pending_state: undefined }),
+        endpoint('ep-2', { branch_id: 'br-2', current_state: 'active', pending_state: undefined }),
+      ]);
       const read = async () => {
         await view.endpoints('p', endpoints);
         await view.roles('p', 'br-1', roles);
         await view.databases('p', 'br-1', databases);
       };
-      return { view, add, pages, changes, roles, databases, endpoints, read };
+      return { view, add, ops, pages, changes, roles, databases, endpoints, read };
     }
 
     it('keeps a branch\'s role and database lists past maxAge while the operations show nothing new: one operations page per maxAge', async () => {
@@ -244,12 +246,12 @@ describe('ProjectView', () => {
     it('reads the lists of a branch without a compute every maxAge (Neon may start no operation there)', async () => {
       const clock = new FakeClock();
       const p = project(clock);
-      const noCompute = counted(() => [{ ...role('app'), branch_id: 'br-2' }]);
+      const noCompute = counted(() => [{ ...role('app'), branch_id: 'br-3' }]);
       await p.read();
-      await p.view.roles('p', 'br-2', noCompute);
+      await p.view.roles('p', 'br-3', noCompute);
       await clock.advance(1_000);
       await p.read();
-      await p.view.roles('p', 'br-2', noCompute);
+      await p.view.roles('p', 'br-3', noCompute);
       expect(noCompute.calls).toBe(2);
       expect(p.roles.calls).toBe(1);
     });
@@ -265,6 +267,33 @@ describe('ProjectView', () => {
       expect(p.pages).toHaveLength(1 + 10);
       expect(p.roles.calls).toBe(2);
       expect(p.changes).toEqual(['p']);
+    });
+
+    it('a snapshot restored into a new view serves role and database lists after one check of the operations; a branch changed meanwhile is read again', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      await p.read();
+      p.add('op-own');
+      p.view.noteOwnOperations('p', [op('op-own', 'running')]);
+      await p.view.roles('p', 'br-2', counted(() => [{ ...role('app'), branch_id: 'br-2' }]));
+      const snapshot = JSON.parse(JSON.stringify(p.view.snapshot())) as ViewSnapshot;
+      expect(Object.keys(snapshot.projects)).toEqual(['p']);
+
+      // A later process reads the same project, where someone changed br-2 since the snapshot.
+      await clock.advance(5_000);
+      p.add('op-foreign', { branch_id: 'br-2' });
+      const later = project(clock, p.ops);
+      later.endpoints.calls = 0;
+      expect(later.view.restore(snapshot)).toBe(1);
+      await later.read();
+      expect(later.pages).toHaveLength(1); // checked at once, one page reaches back to the snapshot
+      expect([later.roles.calls, later.databases.calls]).toEqual([0, 0]);
+      const br2 = counted(() => [{ ...role('app'), branch_id: 'br-2' }]);
+      await later.view.roles('p', 'br-2', br2);
+      expect(br2.calls).toBe(1);
+      expect(later.changes).toEqual(['p']);
+      // A project this process already knows keeps what it has.
+      expect(later.view.restore(snapshot)).toBe(0);
     });
 
     it('reports a branch or compute that differs from the last read, but not one whose usage or timestamps moved', async () => {

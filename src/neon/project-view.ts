@@ -69,6 +69,23 @@ export type OperationsPage = (
   signal?: AbortSignal,
 ) => Promise<{ operations: readonly Operation[]; pagination?: { cursor: string } | undefined }>;
 
+/**
+ * What the view knows of its projects, as plain JSON: what a restarted operator starts from (ProjectView.restore)
+ * so that it need not read every branch's roles and databases again. It holds no secret (passwords are never
+ * in the view).
+ */
+export interface ViewSnapshot {
+  version: 1;
+  projects: Record<string, ProjectSnapshot>;
+}
+
+interface ProjectSnapshot {
+  /** ChangeSignal with `seen` as pairs; null stands for −∞. */
+  signal: { since: number; baseline: number | null; checkedAt: number; newest: number | null; seen: Array<[string, number]> };
+  own: Array<[string, number, 'all' | 'roles']>;
+  lists: Array<{ name: ListName; at: number; entries: Array<[string, unknown]> }>;
+}
+
 export interface ProjectViewOptions {
   clock: Clock;
   maxAgeMs: number;
@@ -290,6 +307,55 @@ export class ProjectView {
     this.#projects.delete(projectId);
   }
 
+  // ---- snapshot ---------------------------------------------------------------------------------------
+
+  /**
+   * The projects whose change signal is running, with their lists as they stand (refreshes in flight left out).
+   * Restored by a later process, lists are served by the same rules: by age from when they were read, and role
+   * and database lists for as long as the operations show no change the view did not make.
+   */
+  snapshot(): ViewSnapshot {
+    const projects: Record<string, ProjectSnapshot> = {};
+    for (const [projectId, state] of this.#projects) {
+      const signal = state.signal;
+      if (!signal) continue;
+      const lists: ProjectSnapshot['lists'] = [];
+      for (const [name, entry] of state.lists) if (entry.items) lists.push({ name, at: entry.at, entries: [...entry.items] });
+      projects[projectId] = {
+        signal: { since: signal.since, baseline: finite(signal.baseline), checkedAt: signal.checkedAt, newest: finite(signal.newest), seen: [...signal.seen] },
+        own: [...state.own].map(([id, o]) => [id, o.at, o.kept]),
+        lists,
+      };
+    }
+    return { version: 1, projects };
+  }
+
+  /**
+   * Takes what a snapshot holds of the projects this view knows nothing of yet (a project already read in this
+   * process keeps what it has). The first read of a restored project checks its operations at once.
+   */
+  restore(snapshot: ViewSnapshot): number {
+    let restored = 0;
+    if (!this.#operations) return restored;
+    for (const [projectId, p] of Object.entries(snapshot.projects)) {
+      if (this.#projects.has(projectId)) continue;
+      const state: ProjectState = { lists: new Map(), opsTouching: new Map(), own: new Map() };
+      for (const list of p.lists) state.lists.set(list.name, { items: new Map(list.entries), at: list.at });
+      for (const [id, at, kept] of p.own) state.own.set(id, { at, kept });
+      state.signal = {
+        since: p.signal.since,
+        baseline: p.signal.baseline ?? Number.NEGATIVE_INFINITY,
+        // Checked again on first use: the snapshot may be older than what happened since.
+        checkedAt: Number.NEGATIVE_INFINITY,
+        newest: p.signal.newest ?? Number.NEGATIVE_INFINITY,
+        seen: new Map(p.signal.seen),
+      };
+      this.#projects.set(projectId, state);
+      restored++;
+    }
+    return restored;
+  }
+
   // ---- plumbing ---------------------------------------------------------------------------------------
 
   #state(projectId: string): ProjectState {
@@ -476,6 +542,10 @@ export class ProjectView {
     entry.items = undefined;
     entry.refresh = undefined;
   }
+}
+
+function finite(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
 }
 
 function byKey<T>(items: readonly T[], key: (item: T) => string): Map<string, T> {

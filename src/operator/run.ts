@@ -11,6 +11,7 @@ import { NeonScheduler, pinoRedactPaths, type NeonSchedulerOptions } from '../ne
 import { OperatorMetrics, startObservabilityServer, type ObservabilityServer } from '../observability/index.ts';
 import { coreResources, httpTransport, keyOf, KubeClient, Manager, type SecretObject } from '../runtime/index.ts';
 import { OPERATOR_VERSION } from '../version.ts';
+import { ViewCheckpoint } from './view-checkpoint.ts';
 import type { OperatorConfig } from './config.ts';
 
 export interface OperatorOverrides {
@@ -64,6 +65,9 @@ async function readApiKeySecret(kube: KubeClient, ref: NonNullable<OperatorConfi
  */
 const NEON_READ_FRESH_MS = 1_000;
 
+/** How often the leader writes the project view's checkpoint when it changed (see view-checkpoint.ts). */
+const VIEW_CHECKPOINT_INTERVAL_MS = 30_000;
+
 /**
  * How long the project view serves a list: `--neon-view-max-age`, at most 9/10 of the resync period, so that
  * a change made outside the operator is found, and its objects requeued, within one resync period.
@@ -90,10 +94,23 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
   const defaultApiKey = config.apiKeySecret ? await readApiKeySecret(kube, config.apiKeySecret) : config.neonApiKey;
   // Bound once the controllers exist: a change found in Neon requeues the objects of that project.
   let projectChanged: (projectId: string) => void = () => undefined;
+  let leading = (): boolean => false;
+  const checkpoint = new ViewCheckpoint({
+    kube,
+    namespace: config.leaderElection.namespace,
+    name: `${config.leaderElection.name}-neon-view`,
+    clock,
+    log,
+    intervalMs: VIEW_CHECKPOINT_INTERVAL_MS,
+    leading: () => leading(),
+  });
+  await checkpoint.load();
   const accounts = new NeonAccounts({ scheduler, kube, baseUrl: config.neonApiUrl, defaultApiKey, clock, log, readFreshMs: NEON_READ_FRESH_MS,
     viewMaxAgeMs: viewMaxAgeMs(config),
     onProjectChanged: (projectId) => projectChanged(projectId),
+    onClient: (client) => checkpoint.attach(client),
   });
+  for (const client of accounts.clients()) checkpoint.attach(client);
   const metrics = new OperatorMetrics();
   metrics.bindScheduler(scheduler);
   const manager = new Manager({
@@ -125,8 +142,10 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
     log.debug({ projectId }, 'Neon project changed outside the operator: requeueing its objects');
     requeueProject(controllers, projectId);
   };
+  leading = () => manager.isLeader;
   metrics.bindManager(manager);
   const done = manager.run();
+  checkpoint.start();
   const observability =
     config.metricsPort > 0
       ? await startObservabilityServer({
@@ -158,7 +177,10 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
     done,
     stop: () => {
       stopping ??= (async () => {
+        const wasLeading = manager.isLeader;
         await manager.stop();
+        // What the last reconciles learnt is kept for the next leader (the Lease is released by now).
+        await checkpoint.stop(wasLeading);
         // Reconciles cut off at the shutdown deadline may still have calls queued or operation waits
         // polling; without this they would go on sending to Neon (on closed connections) after stop.
         scheduler.close();

@@ -51,6 +51,8 @@ export interface NeonAccountsOptions {
   viewMaxAgeMs?: number;
   /** A project's view found a change the operator did not make (NeonClientOptions.onProjectChanged). */
   onProjectChanged?: (projectId: string) => void;
+  /** Called with each client made after construction (see `clients()` for those made before). */
+  onClient?: (client: NeonClient) => void;
 }
 
 /**
@@ -98,6 +100,11 @@ export class NeonAccounts {
     return client;
   }
 
+  /** Every client made so far. */
+  clients(): NeonClient[] {
+    return [...new Set(this.#byKeyHash.values())];
+  }
+
   /** Closes every client's connections. */
   async close(): Promise<void> {
     const all = new Set([...this.#byKeyHash.values()]);
@@ -119,6 +126,7 @@ export class NeonAccounts {
         ...(this.#options.onProjectChanged ? { onProjectChanged: this.#options.onProjectChanged } : {}),
       });
       this.#byKeyHash.set(hash, client);
+      this.#options.onClient?.(client);
     }
     return client;
   }

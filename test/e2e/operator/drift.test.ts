@@ -5,6 +5,7 @@
 // shows in that page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../../emulator/raw-client.ts';
+import { coreResources, type KubeObject } from '../../../src/runtime/index.ts';
 import { API_KEY, eventually, getSecretData, requestsSince, setUpSuite, typeOfKind, waitReady, type NeonObject, type Suite } from './fixture.ts';
 
 const apiVersion = 'neon-operator.dev/v1alpha1';
@@ -77,4 +78,23 @@ describe('operator: drift repaired with the project view', () => {
     await waitReady(suite, 'NeonDatabase', 'd-0');
     await waitReady(suite, 'NeonRole', 'r-1');
   }, 180_000);
+
+  it('a restarted operator starts from the view\'s checkpoint: its first resync period reads no role or database list', async () => {
+    await suite.stopOperator();
+    const checkpoint = await suite.kube.get<KubeObject & { binaryData?: Record<string, string> }>(coreResources.configMap, {
+      namespace: 'default',
+      name: `neon-operator-leader-${suite.namespace}-neon-view`,
+    });
+    expect(Object.keys(checkpoint?.binaryData ?? {})).toHaveLength(1);
+    const from = suite.emulator.requests.length;
+    await suite.startOperator({ resyncPeriodMs: RESYNC_MS, resyncJitter: 0 });
+    await new Promise((resolve) => setTimeout(resolve, RESYNC_MS + 2_000));
+    const sent = requestsSince(suite, from);
+    expect(sent.filter((r) => r.route.includes('/roles') || r.route.includes('/databases'))).toEqual([]);
+    expect(sent.filter((r) => r.method !== 'GET')).toEqual([]);
+    for (let g = 0; g < GROUPS; g++) {
+      await waitReady(suite, 'NeonRole', `r-${String(g)}`);
+      await waitReady(suite, 'NeonDatabase', `d-${String(g)}`);
+    }
+  }, 120_000);
 });

@@ -47,7 +47,8 @@ export function operatorConfig(namespace: string, emulatorUrl: string, overrides
     apiKeySecret: undefined,
     concurrency: 4,
     allowedProjects: [],
-    leaderElection: { enabled: false, namespace: 'default', name: 'neon-operator-leader' },
+    // Per suite: the Lease name also names the project view's checkpoint ConfigMap, and suites share 'default'.
+    leaderElection: { enabled: false, namespace: 'default', name: `neon-operator-leader-${namespace}` },
     metricsPort: 0,
     waitingRequeueMs: 30_000,
     shutdownTimeoutMs: 5_000,
