@@ -211,16 +211,16 @@ describe('the Helm chart', () => {
     const roles = byKind(objects, 'Role') as RoleLike[];
     const secrets = grants(roles, '', 'secrets');
     expect([...secrets.keys()].sort()).toEqual(['shipping-team-a', 'shipping-team-b']);
-    // The leader-election Role in the release namespace has leases only.
-    const leaderRole = roles.find((r) => r.metadata.namespace === 'shipping-chart-ns');
-    expect(leaderRole?.rules.flatMap((r) => r.resources ?? [])).toEqual(['leases', 'leases']);
+    // In the release namespace: the leader-election Role has leases only, the view's Role its one ConfigMap only.
+    const inRelease = roles.filter((r) => r.metadata.namespace === 'shipping-chart-ns');
+    expect(inRelease.map((r) => r.rules.flatMap((rule) => rule.resources ?? [])).sort()).toEqual([['configmaps', 'configmaps'], ['leases', 'leases']]);
     const bindings = byKind(objects, 'RoleBinding');
-    expect(bindings.map((b) => b.metadata.namespace).sort()).toEqual(['shipping-chart-ns', 'shipping-team-a', 'shipping-team-b']);
+    expect(bindings.map((b) => b.metadata.namespace).sort()).toEqual(['shipping-chart-ns', 'shipping-chart-ns', 'shipping-team-a', 'shipping-team-b']);
     const args = deploymentOf(objects).spec.template.spec.containers[0]?.args ?? [];
     expect(args).toContain('--namespaces=shipping-team-a,shipping-team-b');
   });
 
-  it('in all-namespaces mode grants exactly the documented verbs, and only leases in its own namespace', async () => {
+  it('in all-namespaces mode grants exactly the documented verbs, and only leases and one ConfigMap in its own namespace', async () => {
     const objects = parseManifests(await helmTemplateOk('neon-operator', 'shipping-chart-all'));
     const roles = [...operatorRoles(objects, 'ClusterRole'), ...operatorRoles(objects, 'Role')];
     expect(byKind(objects, 'ClusterRole').length + byKind(objects, 'Role').length).toBe(roles.length + aggregatedRoles(objects).length);
@@ -237,6 +237,12 @@ describe('the Helm chart', () => {
     const leases = grants(roles, 'coordination.k8s.io', 'leases');
     expect([...leases.keys()]).toEqual(['shipping-chart-all']);
     expect([...(leases.get('shipping-chart-all') ?? [])].sort()).toEqual(['create', 'get', 'update']);
+    // The project view's checkpoint: one ConfigMap in its own namespace, read and patched by name.
+    const configMapRules = roles.flatMap((r) => r.rules.filter((rule) => rule.resources?.includes('configmaps')).map((rule) => ({ ns: r.metadata.namespace, ...rule })));
+    expect(configMapRules).toEqual([
+      { ns: 'shipping-chart-all', apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+      { ns: 'shipping-chart-all', apiGroups: [''], resources: ['configmaps'], resourceNames: ['neon-operator-leader-neon-view'], verbs: ['get', 'patch'] },
+    ]);
     // Nothing else: no wildcard; the only delete is of (the operator's own, old) connection Secrets.
     for (const role of roles) {
       for (const rule of role.rules) {
