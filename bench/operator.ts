@@ -342,7 +342,8 @@ async function benchFleet(cluster: Cluster, emulator: EmulatorHandle, workDir: s
   }
   const reconcilesAtServed = await reconciles(second);
   if (Date.now() < t0 + STARTUP_WINDOW_MS) await sleep(t0 + STARTUP_WINDOW_MS - Date.now());
-  const startup = callSummary(callsOf(emulator, account, restartFrom, t0 + STARTUP_WINDOW_MS));
+  const startupCalls = callsOf(emulator, account, restartFrom, t0 + STARTUP_WINDOW_MS);
+  const startup = callSummary(startupCalls);
 
   // The start round is every object reconciled once; it is over when that count is reached and Neon is quiet.
   const resyncMs = resyncSeconds * 1000;
@@ -377,6 +378,10 @@ async function benchFleet(cluster: Cluster, emulator: EmulatorHandle, workDir: s
     [`changed ${changed} served (Ready at generation ${String(generation ?? '?')})`, servedMs === undefined ? 'never' : s(servedMs), `(${n(reconcilesAtServed)} reconciles by then)`],
     ['start round: every object reconciled once', `${s(startRoundMs)}`, `${n(startRound.total)} calls (${(startRound.total / objectCount).toFixed(2)} per object)`],
   ], 'lrl'));
+  if (startup.total > 0) {
+    say();
+    say(routeTable(startupCalls));
+  }
   say();
   say(`== One resync round of the Ready fleet: operator run with --resync-period ${String(resyncSeconds)}s --resync-jitter 0; calls counted in`);
   say(`   one period (+${s(grace)} grace) starting once the start round is over, so each object's resync falls in it once`);

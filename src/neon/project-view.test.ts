@@ -261,7 +261,7 @@ describe('ProjectView', () => {
       const p = project(clock);
       await p.read();
       await clock.advance(60_000);
-      for (let i = 0; i < 1_000; i++) p.add(`op-own-${String(i)}`, { action: 'start_compute' });
+      for (let i = 0; i < 9_200; i++) p.add(`op-own-${String(i)}`, { action: 'start_compute' });
       await clock.advance(1_000);
       await p.read();
       expect(p.pages).toHaveLength(1 + 10);
@@ -279,13 +279,14 @@ describe('ProjectView', () => {
       const snapshot = JSON.parse(JSON.stringify(p.view.snapshot())) as ViewSnapshot;
       expect(Object.keys(snapshot.projects)).toEqual(['p']);
 
-      // A later process reads the same project, where someone changed br-2 since the snapshot.
-      await clock.advance(5_000);
+      // A later process reads the same project, where someone changed br-2 since the snapshot. The snapshot is
+      // recent (within maxAge), yet nothing is served by age: the branch and compute lists are read again.
+      await clock.advance(500);
       p.add('op-foreign', { branch_id: 'br-2' });
       const later = project(clock, p.ops);
-      later.endpoints.calls = 0;
       expect(later.view.restore(snapshot)).toBe(1);
       await later.read();
+      expect(later.endpoints.calls).toBe(1);
       expect(later.pages).toHaveLength(1); // checked at once, one page reaches back to the snapshot
       expect([later.roles.calls, later.databases.calls]).toEqual([0, 0]);
       const br2 = counted(() => [{ ...role('app'), branch_id: 'br-2' }]);
@@ -294,6 +295,21 @@ describe('ProjectView', () => {
       expect(later.changes).toEqual(['p']);
       // A project this process already knows keeps what it has.
       expect(later.view.restore(snapshot)).toBe(0);
+    });
+
+    it('a change the old process made after its snapshot (its write-through lost) makes the restored lists be read again', async () => {
+      const clock = new FakeClock();
+      const p = project(clock);
+      await p.read();
+      const snapshot = JSON.parse(JSON.stringify(p.view.snapshot())) as ViewSnapshot;
+      // After the snapshot the old process creates a database on br-1: its own change, unknown to the snapshot.
+      await clock.advance(100);
+      p.add('op-db-create');
+      p.view.noteOwnOperations('p', [op('op-db-create', 'running')]);
+      const later = project(clock, p.ops);
+      later.view.restore(snapshot);
+      await later.read();
+      expect([later.roles.calls, later.databases.calls]).toEqual([1, 1]);
     });
 
     it('reports a branch or compute that differs from the last read, but not one whose usage or timestamps moved', async () => {

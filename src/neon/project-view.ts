@@ -55,8 +55,12 @@ interface ChangeSignal {
 
 /** Operations that start or suspend a compute and change nothing a list of roles or databases holds. */
 const COMPUTE_ONLY_ACTIONS: ReadonlySet<string> = new Set(['start_compute', 'suspend_compute']);
-/** Operations per page read by a check (the operations list answers newest first). */
+/**
+ * Operations on the first page a check reads (the operations list answers newest first): a check once per max
+ * age normally finds a handful. Further pages, needed only to reach back far (after a restart), are larger.
+ */
 const OPERATIONS_PAGE = 100;
+const OPERATIONS_NEXT_PAGE = 1_000;
 /** A check reads at most this many pages; when it cannot reach what the last check saw, it trusts nothing. */
 const OPERATIONS_MAX_PAGES = 10;
 /** How far below the newest operation seen a check still reads, for operations that became visible late. */
@@ -81,9 +85,9 @@ export interface ViewSnapshot {
 
 interface ProjectSnapshot {
   /** ChangeSignal with `seen` as pairs; null stands for −∞. */
-  signal: { since: number; baseline: number | null; checkedAt: number; newest: number | null; seen: Array<[string, number]> };
+  signal: { since: number | null; baseline: number | null; checkedAt: number | null; newest: number | null; seen: Array<[string, number]> };
   own: Array<[string, number, 'all' | 'roles']>;
-  lists: Array<{ name: ListName; at: number; entries: Array<[string, unknown]> }>;
+  lists: Array<{ name: ListName; at: number | null; entries: Array<[string, unknown]> }>;
 }
 
 export interface ProjectViewOptions {
@@ -320,9 +324,9 @@ export class ProjectView {
       const signal = state.signal;
       if (!signal) continue;
       const lists: ProjectSnapshot['lists'] = [];
-      for (const [name, entry] of state.lists) if (entry.items) lists.push({ name, at: entry.at, entries: [...entry.items] });
+      for (const [name, entry] of state.lists) if (entry.items) lists.push({ name, at: finite(entry.at), entries: [...entry.items] });
       projects[projectId] = {
-        signal: { since: signal.since, baseline: finite(signal.baseline), checkedAt: signal.checkedAt, newest: finite(signal.newest), seen: [...signal.seen] },
+        signal: { since: finite(signal.since), baseline: finite(signal.baseline), checkedAt: finite(signal.checkedAt), newest: finite(signal.newest), seen: [...signal.seen] },
         own: [...state.own].map(([id, o]) => [id, o.at, o.kept]),
         lists,
       };
@@ -332,7 +336,11 @@ export class ProjectView {
 
   /**
    * Takes what a snapshot holds of the projects this view knows nothing of yet (a project already read in this
-   * process keeps what it has). The first read of a restored project checks its operations at once.
+   * process keeps what it has). A snapshot may be older than the last changes its process made (their
+   * write-throughs are lost), so nothing restored is served by age: the branch and compute lists are read again
+   * on first use, and a role or database list is served only once a check of the operations since the
+   * snapshot found no change on its branch (the snapshot's own operations are known; later ones are not, and
+   * count as changes).
    */
   restore(snapshot: ViewSnapshot): number {
     let restored = 0;
@@ -340,12 +348,18 @@ export class ProjectView {
     for (const [projectId, p] of Object.entries(snapshot.projects)) {
       if (this.#projects.has(projectId)) continue;
       const state: ProjectState = { lists: new Map(), opsTouching: new Map(), own: new Map() };
-      for (const list of p.lists) state.lists.set(list.name, { items: new Map(list.entries), at: list.at });
+      for (const list of p.lists) {
+        // Only lists the signal covered are kept; `at` −∞: never served by age.
+        const since = p.signal.since ?? Number.NEGATIVE_INFINITY;
+        if ((list.name.startsWith('roles/') || list.name.startsWith('databases/')) && (list.at ?? Number.NEGATIVE_INFINITY) < since) continue;
+        state.lists.set(list.name, { items: new Map(list.entries), at: Number.NEGATIVE_INFINITY });
+      }
       for (const [id, at, kept] of p.own) state.own.set(id, { at, kept });
       state.signal = {
-        since: p.signal.since,
+        // Every list kept above is covered (−∞ ≤ any `at`), and so is every list read from now on.
+        since: Number.NEGATIVE_INFINITY,
         baseline: p.signal.baseline ?? Number.NEGATIVE_INFINITY,
-        // Checked again on first use: the snapshot may be older than what happened since.
+        // Checked on first use.
         checkedAt: Number.NEGATIVE_INFINITY,
         newest: p.signal.newest ?? Number.NEGATIVE_INFINITY,
         seen: new Map(p.signal.seen),
@@ -390,7 +404,8 @@ export class ProjectView {
           // Kept only if nothing forgot the list meanwhile; write-throughs made while it ran are replayed.
           if (entry.refresh !== refresh) return;
           for (const change of refresh.journal) change(items);
-          const before = entry.items;
+          // A list restored from a snapshot (`at` −∞) is compared with nothing: it is older than this process.
+          const before = entry.at === Number.NEGATIVE_INFINITY ? undefined : entry.items;
           if (before && (list === 'branches' || list === 'endpoints') && differ(before, items)) this.#onChange?.(projectId);
           entry.items = items;
           entry.at = sentAt;
@@ -456,7 +471,8 @@ export class ProjectView {
     let complete = false;
     let cursor: string | undefined;
     for (let page = 0; page < OPERATIONS_MAX_PAGES && !complete; page++) {
-      const answer = await read(projectId, { limit: OPERATIONS_PAGE, ...(cursor !== undefined ? { cursor } : {}) });
+      const limit = page === 0 ? OPERATIONS_PAGE : OPERATIONS_NEXT_PAGE;
+      const answer = await read(projectId, { limit, ...(cursor !== undefined ? { cursor } : {}) });
       for (const op of answer.operations) {
         const created = Date.parse(op.created_at);
         if (prev && created < prev.newest - OPERATIONS_OVERLAP_MS) {
@@ -477,7 +493,7 @@ export class ProjectView {
         else if (changed.get(op.branch_id) !== 'all') changed.set(op.branch_id, forget);
       }
       // The first check only sets the baseline: one page holds the newest operation.
-      if (!prev || answer.operations.length < OPERATIONS_PAGE || !answer.pagination) complete = true;
+      if (!prev || answer.operations.length < limit || !answer.pagination) complete = true;
       cursor = answer.pagination?.cursor;
     }
     if (state.signal !== prev) return false; // forgotten meanwhile (invalidate): this answer is not kept
@@ -553,10 +569,20 @@ function byKey<T>(items: readonly T[], key: (item: T) => string): Map<string, T>
 }
 
 /**
- * Fields that change without anyone changing the object (usage, activity, bookkeeping times): a refresh that
- * differs only in them is not a change.
+ * Fields that change without anyone changing the object (usage, activity, bookkeeping times, and the state a
+ * compute or branch is in, e.g. a compute suspended when idle): a refresh that differs only in them is not a
+ * change the operator has anything to repair.
  */
-const VOLATILE_FIELDS: ReadonlySet<string> = new Set(['updated_at', 'logical_size', 'state_changed_at', 'last_active', 'started_at', 'suspended_at']);
+const VOLATILE_FIELDS: ReadonlySet<string> = new Set([
+  'updated_at',
+  'logical_size',
+  'state_changed_at',
+  'last_active',
+  'started_at',
+  'suspended_at',
+  'current_state',
+  'pending_state',
+]);
 
 function significant(item: unknown): string {
   return JSON.stringify(item, (key, value: unknown) => (VOLATILE_FIELDS.has(key) ? undefined : value));

@@ -123,6 +123,8 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
       ? { namespace: config.leaderElection.namespace, name: config.leaderElection.name }
       : undefined,
     shutdownDeadlineMs: config.shutdownTimeoutMs,
+    // What the last reconciles learnt is written for the next leader while this process still holds the Lease.
+    beforeRelease: () => checkpoint.stop(true),
     eventReportingController: 'neon-operator.dev/operator',
   });
   const controllers = registerControllers(manager, {
@@ -144,7 +146,7 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
   };
   leading = () => manager.isLeader;
   metrics.bindManager(manager);
-  const done = manager.run();
+  const done = manager.run().finally(() => checkpoint.stop(false));
   checkpoint.start();
   const observability =
     config.metricsPort > 0
@@ -177,10 +179,8 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
     done,
     stop: () => {
       stopping ??= (async () => {
-        const wasLeading = manager.isLeader;
         await manager.stop();
-        // What the last reconciles learnt is kept for the next leader (the Lease is released by now).
-        await checkpoint.stop(wasLeading);
+        await checkpoint.stop(false);
         // Reconciles cut off at the shutdown deadline may still have calls queued or operation waits
         // polling; without this they would go on sending to Neon (on closed connections) after stop.
         scheduler.close();

@@ -30,9 +30,9 @@ const snapshotSchema = z.object({
     z.string(),
     z.object({
       signal: z.object({
-        since: z.number(),
+        since: z.number().nullable(),
         baseline: z.number().nullable(),
-        checkedAt: z.number(),
+        checkedAt: z.number().nullable(),
         newest: z.number().nullable(),
         seen: z.array(z.tuple([z.string(), z.number()])),
       }),
@@ -40,7 +40,7 @@ const snapshotSchema = z.object({
       lists: z.array(
         z.object({
           name: z.string().regex(/^(branches|endpoints|roles\/[a-z0-9-]+|databases\/[a-z0-9-]+)$/),
-          at: z.number(),
+          at: z.number().nullable(),
           entries: z.array(z.tuple([z.string(), z.unknown()])),
         }),
       ),
@@ -120,12 +120,14 @@ export class ViewCheckpoint {
     this.#timer.unref();
   }
 
-  /** Stops the timer and, when this process led until its stop, writes once more (a graceful stop). */
-  async stop(wasLeading: boolean): Promise<void> {
+  /**
+   * Stops the timer; with `write`, writes once more whatever changed (a graceful stop, while still the leader).
+   */
+  async stop(write: boolean): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#saving;
-    if (wasLeading) await this.#save(true);
+    if (write) await this.#save(true);
   }
 
   /** Writes each client's snapshot that changed since the last write. Never throws. */

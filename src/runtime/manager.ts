@@ -29,6 +29,11 @@ export interface ManagerOptions {
   /** Run controllers only while holding this Lease. Undefined: always run (single replica). */
   leaderElection?: LeaderElectionOptions | undefined;
   /** On SIGTERM: how long in-flight reconciles may take before they are aborted. Default 20 s (fits the default 30 s grace period). */
+  /**
+   * Runs on a stop that did not lose the Lease, after the controllers and informers stopped and before the Lease
+   * is released: the last moment this process is the only one reconciling (e.g. to save state for the next leader).
+   */
+  beforeRelease?: () => Promise<void>;
   shutdownDeadlineMs?: number;
   /** Defaults for every informer. */
   informers?: { relistPeriodMs?: number; stallTimeoutMs?: number; backoff?: BackoffPolicy };
@@ -215,6 +220,9 @@ export class Manager implements InformerSource {
         : (this.#options.shutdownDeadlineMs ?? 20_000);
     await Promise.all(this.#controllers.map((c) => c.stop(deadline)));
     await Promise.all([...this.#informers.values()].map((i) => i.stop()));
+    if (reason !== 'lost' && this.#leading) {
+      await this.#options.beforeRelease?.().catch((err: unknown) => this.log.warn({ err }, 'beforeRelease failed'));
+    }
     // Only now is it safe to let someone else lead.
     electorStop.abort(new Error('manager stopped'));
     await electorDone;
