@@ -159,7 +159,9 @@ export class Controller<T extends KubeObject = KubeObject> {
 
   /**
    * Requeues the owning primary object when an object of `type` that it owns (by ownerReference with
-   * the primary's kind and group) is added, changed or deleted — e.g. a Secret the primary writes.
+   * the primary's kind and group) is added, changed or deleted — e.g. a Secret the primary writes. Only
+   * owner references are read, so the watch is metadata only: a change of any field still arrives as an
+   * event, but the owned objects' contents (a Secret's data) are neither sent nor cached.
    */
   watchOwned(type: ResourceType, options: { labelSelector?: string; controllerOnly?: boolean } = {}): this {
     const { group, kind } = this.resource;
@@ -168,7 +170,7 @@ export class Controller<T extends KubeObject = KubeObject> {
         .filter((ref) => ref.kind === kind && apiGroupOf(ref.apiVersion) === group)
         .filter((ref) => !options.controllerOnly || ref.controller === true)
         .map((ref) => ({ namespace: obj.metadata?.namespace ?? '', name: ref.name }));
-    return this.watchMapped(type, owners, options.labelSelector ? { labelSelector: options.labelSelector } : {});
+    return this.watchMapped(type, owners, { metadataOnly: true, ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}) });
   }
 
   /** Requeues the primary keys `map` returns whenever an object of `type` is added, changed or deleted. */
