@@ -2,9 +2,10 @@
  * `npm start`: the operator against the current kubeconfig (or in-cluster) and the Neon API. See
  * `npm start -- --help` for flags and environment variables.
  */
-import { loadKubeConfigWithoutGeneratedApis } from './operator/process-setup.ts';
+import { applyV8Settings, loadKubeConfigWithoutGeneratedApis } from './operator/process-setup.ts';
 
-// Before client-node is loaded.
+// Before anything else is loaded: the process may replace itself to start with the operator's V8 flags.
+applyV8Settings();
 loadKubeConfigWithoutGeneratedApis();
 const { LeadershipLostError, installSignalHandlers } = await import('./runtime/index.ts');
 const { ConfigError, helpText, parseConfig } = await import('./operator/config.ts');

@@ -1,9 +1,11 @@
-// How `node src/main.ts` sets up its process: KubeConfig loaded without client-node's generated API index.
+// How `node src/main.ts` sets up its process: the operator's V8 flags (unless given), and KubeConfig loaded
+// without client-node's generated API index.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { missingV8Flags, OPERATOR_RUNTIME_V8_FLAGS, OPERATOR_V8_FLAGS } from './process-setup.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const node = resolve(root, 'node_modules', '.bin', 'node');
@@ -28,6 +30,24 @@ function probeMain(): Probe[] {
   expect(r.stdout).toContain('--resync-period');
   return r.stderr.split('\n').filter((l) => l.startsWith('PROBE ')).map((l) => JSON.parse(l.slice(6)) as Probe);
 }
+
+describe('the V8 flags the operator runs with', () => {
+  it('adds each flag that neither the command line nor NODE_OPTIONS gives, whatever the spelling', () => {
+    expect(missingV8Flags([], undefined)).toEqual(OPERATOR_V8_FLAGS);
+    expect(missingV8Flags(['--max-semi-space-size=16'], undefined)).toEqual([]);
+    expect(missingV8Flags(['--max_semi_space_size', '16'], undefined)).toEqual([]);
+    expect(missingV8Flags(['--import', 'x.mjs'], '--max-semi-space-size=2 --enable-source-maps')).toEqual([]);
+    expect(missingV8Flags(['--inspect'], '--enable-source-maps')).toEqual(OPERATOR_V8_FLAGS);
+    expect(missingV8Flags(['--heap-growing-percent=80'], undefined, OPERATOR_RUNTIME_V8_FLAGS)).toEqual([]);
+  });
+
+  it('node src/main.ts relaunches itself once with them', () => {
+    const reports = probeMain();
+    // The first process replaced itself (same PID, no exit of its own): one report, the operator's.
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.execArgv).toEqual(expect.arrayContaining([...OPERATOR_V8_FLAGS]));
+  });
+});
 
 describe("client-node's KubeConfig without the generated API index", () => {
   it('node src/main.ts loads KubeConfig but not the index', () => {
