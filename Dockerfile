@@ -25,4 +25,6 @@ USER 1000:1000
 # SIGTERM starts the graceful shutdown: stop taking work, let in-flight reconciles finish (bounded), stop the
 # watches, release the leader Lease.
 STOPSIGNAL SIGTERM
+# src/main.ts gives Node the operator's V8 heap flags itself (src/operator/process-setup.ts; README, "Memory"),
+# so they need not be repeated here, in the chart or in deploy/.
 ENTRYPOINT ["node", "src/main.ts"]

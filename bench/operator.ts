@@ -4,6 +4,7 @@
  * durations. A measurement, not a test: it prints numbers and fails only when the run itself breaks.
  *
  *   npm run bench:operator [-- --groups 500 --projects 10]     apply → Ready, restart, one resync round
+ *   npm run bench:operator -- --apply-only                      apply → Ready only (a few minutes, not ~35)
  *   npm run bench:operator -- --cli-peer [--groups 100]         the same branches through a neonctl shell loop
  *
  * `--help` lists every flag. With E2E_USE_EXISTING_CLUSTER=1 and KUBECONFIG it uses that cluster instead of
@@ -64,6 +65,8 @@ Options:
   --startup-window N      seconds after the restart whose Neon calls are counted (default 60)
   --timeout N             seconds to wait for all Ready per phase (default 3600)
   --operator-arg ARG      an extra flag for the operator, repeatable (e.g. --operator-arg=--concurrency=8)
+  --apply-only            stop after the apply → all Ready tables (no restart, no resync round): a quick look
+                          at wall time, calls and the operator's memory
   --keep-logs             keep the operator's logs (their directory is printed) even when the run succeeds
   --cli-peer              instead: the same branches with computes and roles created by a shell loop over the
                           official neonctl, over --projects projects and over one, against the operator
@@ -81,6 +84,7 @@ const { values: flags } = parseArgs({
     timeout: { type: 'string', default: '3600' },
     'operator-arg': { type: 'string', multiple: true, default: [] },
     'cli-peer': { type: 'boolean', default: false },
+    'apply-only': { type: 'boolean', default: false },
     'keep-logs': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -313,6 +317,10 @@ async function benchFleet(cluster: Cluster, emulator: EmulatorHandle, workDir: s
   say(bound.text);
   say();
   say(routeTable(calls));
+  if (flags['apply-only']) {
+    await first.stop();
+    return;
+  }
 
   // -- restart: stop, change one object the operator must act on, start again --------------------------------
   const stopMs = await first.stop();

@@ -2,9 +2,14 @@
  * `npm start`: the operator against the current kubeconfig (or in-cluster) and the Neon API. See
  * `npm start -- --help` for flags and environment variables.
  */
-import { LeadershipLostError, installSignalHandlers } from './runtime/index.ts';
-import { ConfigError, helpText, parseConfig } from './operator/config.ts';
-import { startOperator } from './operator/run.ts';
+import { applyV8Settings, loadKubeConfigWithoutGeneratedApis } from './operator/process-setup.ts';
+
+// Before anything else is loaded: the process may replace itself to start with the operator's V8 flags.
+applyV8Settings();
+loadKubeConfigWithoutGeneratedApis();
+const { LeadershipLostError, installSignalHandlers } = await import('./runtime/index.ts');
+const { ConfigError, helpText, parseConfig } = await import('./operator/config.ts');
+const { startOperator } = await import('./operator/run.ts');
 
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseConfig>;

@@ -34,7 +34,7 @@ export { NeonAccounts, type ApiKeyRef, type NeonAccountsOptions } from './shared
 export { resourceTypes, FINALIZER, FIELD_MANAGER, BRANCH_OWNER_ANNOTATION } from './shared/kinds.ts';
 export { CONNECTION_SECRET_KEYS, connectionSecretData, poolerHostOf } from './shared/connection-secret.ts';
 
-/** Only the Secrets this operator writes are cached (not every Secret of the cluster). */
+/** Only the Secrets this operator writes are watched (not every Secret of the cluster), as metadata. */
 export const MANAGED_SECRET_SELECTOR = 'app.kubernetes.io/managed-by=neon-operator';
 
 /**
@@ -138,8 +138,11 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
       log: deps.log,
     });
 
+  // The connection Secrets: only their owner references are read here, and every pass reads its Secret by
+  // name, so the watch is metadata only and no Secret's data is downloaded or cached.
+  const ownedSecrets = { labelSelector: MANAGED_SECRET_SELECTOR, controllerOnly: true, metadataOnly: true };
   const project = add('neonproject', projectReconciler(deps));
-  project.watchOwned(coreResources.secret, { labelSelector: MANAGED_SECRET_SELECTOR, controllerOnly: true });
+  project.watchOwned(coreResources.secret, ownedSecrets);
 
   const branch = add('neonbranch', branchReconciler(deps));
   branch.watchReferences(resourceTypes.project, (b) => refs(b, specOf<NeonBranch>(b).projectRef), readableStateChanged);
@@ -154,7 +157,7 @@ export function registerControllers(manager: Manager, deps: ControllerDeps): Reg
   role.watchReferences(resourceTypes.branch, (r) => refs(r, specOf<NeonRole>(r).branchRef), readableStateChanged);
   role.watchReferences(resourceTypes.endpoint, (r) => refs(r, specOf<NeonRole>(r).endpointRef), readableStateChanged);
   role.watchReferences(resourceTypes.database, (r) => refs(r, specOf<NeonRole>(r).databaseRef), readableStateChanged);
-  role.watchOwned(coreResources.secret, { labelSelector: MANAGED_SECRET_SELECTOR, controllerOnly: true });
+  role.watchOwned(coreResources.secret, ownedSecrets);
 
   const database = add('neondatabase', databaseReconciler(deps));
   database.watchReferences(resourceTypes.project, (d) => refs(d, specOf<NeonDatabase>(d).projectRef), readableStateChanged);

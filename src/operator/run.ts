@@ -3,7 +3,8 @@
  * the client cache per API key, the Manager with the five controllers). `main.ts` calls it for
  * `npm start`; end-to-end tests call it to run the operator in-process.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+// By path, not the package index (every generated API and model); see kube-client.ts and process-setup.ts.
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { NeonAccounts, registerControllers, type RegisteredControllers } from '../controllers/index.ts';

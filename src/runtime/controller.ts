@@ -159,16 +159,22 @@ export class Controller<T extends KubeObject = KubeObject> {
 
   /**
    * Requeues the owning primary object when an object of `type` that it owns (by ownerReference with
-   * the primary's kind and group) is added, changed or deleted — e.g. a Secret the primary writes.
+   * the primary's kind and group) is added, changed or deleted — e.g. a Secret the primary writes. With
+   * `metadataOnly` the watch gets metadata only: a change of any field still arrives as an event, but the
+   * owned objects' contents (a Secret's data) are neither sent nor cached, and the informer is not the one
+   * `informer(type)` returns, so a reconciler must read the object itself (by name), not from a cache.
    */
-  watchOwned(type: ResourceType, options: { labelSelector?: string; controllerOnly?: boolean } = {}): this {
+  watchOwned(type: ResourceType, options: { labelSelector?: string; controllerOnly?: boolean; metadataOnly?: boolean } = {}): this {
     const { group, kind } = this.resource;
     const owners = (obj: KubeObject): ObjectKey[] =>
       (obj.metadata?.ownerReferences ?? [])
         .filter((ref) => ref.kind === kind && apiGroupOf(ref.apiVersion) === group)
         .filter((ref) => !options.controllerOnly || ref.controller === true)
         .map((ref) => ({ namespace: obj.metadata?.namespace ?? '', name: ref.name }));
-    return this.watchMapped(type, owners, options.labelSelector ? { labelSelector: options.labelSelector } : {});
+    return this.watchMapped(type, owners, {
+      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+      ...(options.metadataOnly ? { metadataOnly: true } : {}),
+    });
   }
 
   /** Requeues the primary keys `map` returns whenever an object of `type` is added, changed or deleted. */

@@ -1,4 +1,7 @@
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+// client-node's modules by path: its index loads every generated API class and model (about 40 MB resident),
+// of which the transport uses none.
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { fetch } from 'undici';
 import { z } from 'zod';
 import type { ObjectKey } from './reconcile.ts';

@@ -213,10 +213,12 @@ describe.each(scenarios)('the operator with only the chart RBAC, $name', ({ valu
     const onSecrets = recorder.requests.filter((r) => SECRETS_PATH.test(r.path));
     expect(onSecrets.map(secretRequestProblem).filter((p) => p !== undefined)).toEqual([]);
     // The run exercised each kind of request (so the check above was not vacuous): the label-selected watch
-    // of the connection Secrets, the metadata-only watch for API key changes, and reads and writes by name.
+    // of the connection Secrets, the watch for API key changes (both metadata only), and reads and writes by name.
     const watches = onSecrets.filter((r) => r.query['watch'] === 'true');
-    expect(watches.some((r) => (r.query['labelSelector'] ?? '').split(',').includes(MANAGED_BY_US) && r.accept === 'application/json')).toBe(true);
-    expect(watches.some((r) => METADATA_ONLY.test(r.accept))).toBe(true);
+    expect(watches.some((r) => (r.query['labelSelector'] ?? '').split(',').includes(MANAGED_BY_US) && METADATA_ONLY.test(r.accept))).toBe(true);
+    expect(watches.some((r) => !(r.query['labelSelector'] ?? '').split(',').includes(MANAGED_BY_US) && METADATA_ONLY.test(r.accept))).toBe(true);
+    // No Secret is listed or watched with its data.
+    expect(onSecrets.filter((r) => r.method === 'GET' && SECRETS_PATH.exec(r.path)?.[2] === undefined && !METADATA_ONLY.test(r.accept))).toEqual([]);
     const lists = onSecrets.filter((r) => r.method === 'GET' && SECRETS_PATH.exec(r.path)?.[2] === undefined && r.query['watch'] === undefined);
     expect(lists.some((r) => /PartialObjectMetadataList/.test(r.accept))).toBe(true);
     expect(onSecrets.filter((r) => r.method === 'PATCH').map((r) => SECRETS_PATH.exec(r.path)?.[2])).toContain('app-db');
