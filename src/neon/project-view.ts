@@ -471,7 +471,9 @@ export class ProjectView {
     let complete = false;
     let cursor: string | undefined;
     for (let page = 0; page < OPERATIONS_MAX_PAGES && !complete; page++) {
-      const limit = page === 0 ? OPERATIONS_PAGE : OPERATIONS_NEXT_PAGE;
+      // A project restored from a snapshot reads back as far as the snapshot at once.
+      const restored = prev !== undefined && prev.checkedAt === Number.NEGATIVE_INFINITY;
+      const limit = page === 0 && !restored ? OPERATIONS_PAGE : OPERATIONS_NEXT_PAGE;
       const answer = await read(projectId, { limit, ...(cursor !== undefined ? { cursor } : {}) });
       for (const op of answer.operations) {
         const created = Date.parse(op.created_at);
