@@ -65,6 +65,7 @@ Options:
   --timeout N             seconds to wait for all Ready per phase (default 3600)
   --operator-arg ARG      an extra flag for the operator, repeatable (e.g. --operator-arg=--concurrency=8)
   --keep-logs             keep the operator's logs (their directory is printed) even when the run succeeds
+  --apply-only            stop after the apply → all Ready report (no restart, no resync round)
   --cli-peer              instead: the same branches with computes and roles created by a shell loop over the
                           official neonctl, over --projects projects and over one, against the operator
   -h, --help              this help
@@ -82,6 +83,7 @@ const { values: flags } = parseArgs({
     'operator-arg': { type: 'string', multiple: true, default: [] },
     'cli-peer': { type: 'boolean', default: false },
     'keep-logs': { type: 'boolean', default: false },
+    'apply-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -313,6 +315,10 @@ async function benchFleet(cluster: Cluster, emulator: EmulatorHandle, workDir: s
   say(bound.text);
   say();
   say(routeTable(calls));
+  if (flags['apply-only']) {
+    await first.stop();
+    return;
+  }
 
   // -- restart: stop, change one object the operator must act on, start again --------------------------------
   const stopMs = await first.stop();
