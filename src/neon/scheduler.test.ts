@@ -525,5 +525,27 @@ describe('NeonScheduler operation waits', () => {
     expect(sent.slice(2)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 'l1', 's9', 's10', 's11', 's12', 'l2', 'l3']);
     s.close();
   });
+
+  it('a wait asked for after a poll round saw its operation end is answered from that round, without another poll', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, mutate } = projectOn(clock);
+    const first = mutate('op-0', 100).then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-0'])); // learns the duration
+    await clock.runUntil(() => polledAt.length > 0);
+    await first;
+    clock.t += 10_000;
+    let waited = false;
+    // op-a ends unwatched (its caller is still busy); a round for op-b's waiter sees it end.
+    const b = mutate('op-a', 100)
+      .then(() => mutate('op-b', 100))
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-b']))
+      .then(() => (waited = true));
+    await clock.runUntil(() => waited);
+    await b;
+    const polls = polledAt.length;
+    const [a] = await s.waitForOperations(ACCOUNT, 'p1', ['op-a']);
+    expect(a?.status).toBe('finished');
+    expect(polledAt.length).toBe(polls);
+    s.close();
+  });
 });
 

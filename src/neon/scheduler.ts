@@ -229,6 +229,13 @@ class ProjectLane {
    * its own status write, by when the project may have moved on.
    */
   readonly endedOps = new Map<string, number>();
+  /**
+   * Final states a poll round read of operations nobody waited for yet, with when: the caller that started them
+   * may ask only after its own status write (its reconcile waits for a worker first), by when a round for other
+   * waiters has seen them end. It is answered from here, not by polling again for an operation this lane no
+   * longer tracks.
+   */
+  readonly finishedOps = new Map<string, { op: Operation; at: number }>();
   /** When the last poll round was sent (batches waits whose operations have ended). */
   lastRoundAt = Number.NEGATIVE_INFINITY;
   /** Something may be in flight that we do not know (after a 423 or an unknown outcome). */
@@ -268,7 +275,8 @@ class ProjectLane {
       !this.gateBusy &&
       !this.mutationActive &&
       !this.drainNeeded &&
-      this.pendingOps.size === 0
+      this.pendingOps.size === 0 &&
+      this.finishedOps.size === 0
     );
   }
 }
@@ -534,16 +542,22 @@ export class NeonScheduler {
   ): Promise<Operation[]> {
     const done: Operation[] = [];
     const ids = new Set<string>();
-    for (const op of operations) {
-      if (typeof op !== 'string' && !inFlightStatuses.has(op.status)) {
+    const lane = this.#lane(account, projectId);
+    this.#pruneEnded(lane);
+    for (const given of operations) {
+      const op = typeof given === 'string' ? lane.finishedOps.get(given)?.op : (lane.finishedOps.get(given.id)?.op ?? given);
+      if (op !== undefined && !inFlightStatuses.has(op.status)) {
+        lane.finishedOps.delete(op.id);
         if (!successStatuses.has(op.status)) throw new OperationFailedError(op);
         done.push(op);
       } else {
-        ids.add(typeof op === 'string' ? op : op.id);
+        ids.add(typeof given === 'string' ? given : given.id);
       }
     }
-    if (ids.size === 0) return done;
-    const lane = this.#lane(account, projectId);
+    if (ids.size === 0) {
+      this.#forgetIfIdle(lane);
+      return done;
+    }
     const finished = await this.#addOpWaiter(
       lane,
       (resolve, reject) => ({ kind: 'ops', ids, resolve, reject, ignoreFailures: false }),
@@ -957,6 +971,7 @@ export class NeonScheduler {
   }
 
   #forgetIfIdle(lane: ProjectLane): void {
+    this.#pruneEnded(lane);
     if (lane.forgettable && this.#lanes.get(lane.key) === lane) this.#lanes.delete(lane.key);
   }
 
@@ -1016,6 +1031,7 @@ export class NeonScheduler {
       if (inFlightStatuses.has(op.status) || !(pending || lane.endedOps.has(op.id))) continue;
       lane.pendingOps.delete(op.id);
       lane.endedOps.delete(op.id);
+      if (!waiters.some((w) => w.kind === 'ops' && w.ids.has(op.id))) lane.finishedOps.set(op.id, { op, at: polledAt });
       if (successStatuses.has(op.status)) this.#learnDuration(op);
     }
 
@@ -1043,6 +1059,7 @@ export class NeonScheduler {
     for (const [id, at] of lane.endedOps) {
       if (at < stale && !lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.delete(id);
     }
+    for (const [id, { at }] of lane.finishedOps) if (at < stale) lane.finishedOps.delete(id);
   }
 
   #settle(lane: ProjectLane, waiter: OpWaiter, settle: () => void): void {
