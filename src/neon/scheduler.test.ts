@@ -476,4 +476,76 @@ describe('NeonScheduler operation waits', () => {
     expect(polledAt.length - before).toBeLessThanOrEqual(2);
     s.close();
   });
+
+  it("a project's quick mutations go before queued long ones, and the oldest is passed by at most 8", async () => {
+    const clock = new VirtualClock();
+    const runs = new Map<string, { start: number; end: number; action: string }>();
+    const source: OperationsSource = {
+      listOperations: async () => ({
+        operations: [...runs].map(([id, r]) => ({
+          ...op(id, clock.now() >= r.end ? 'finished' : 'running'),
+          action: r.action,
+          total_duration_ms: Math.max(0, Math.min(clock.now(), r.end) - r.start),
+        })),
+      }),
+      getOperation: async (_p, id) => op(id, 'finished'),
+    };
+    const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
+    s.registerAccount(ACCOUNT, source);
+    const sent: string[] = [];
+    const mutate = (id: string, route: '/long' | '/short') => {
+      const [action, ms] = route === '/long' ? ['start_compute', 2_000] : ['apply_config', 100];
+      return s.run({
+        account: ACCOUNT,
+        projectId: 'p1',
+        kind: 'mutation',
+        method: 'POST',
+        route,
+        attempt: async () => {
+          if ([...runs.values()].some((r) => clock.now() < r.end)) throw new LockedError(details(423, false));
+          sent.push(id);
+          runs.set(id, { start: clock.now(), end: clock.now() + ms, action });
+          return { value: undefined, status: 201, requestId: 'r', operations: [{ ...op(id, 'running'), action }] };
+        },
+      });
+    };
+    // Both routes are seen once and their operations waited for: what they start and how long that takes is known.
+    for (const [id, route] of [['l0', '/long'], ['s0', '/short']] as const) {
+      let waited = false;
+      const wait = mutate(id, route)
+        .then(() => s.waitForOperations(ACCOUNT, 'p1', [id]))
+        .then(() => (waited = true));
+      await clock.runUntil(() => waited);
+      await wait;
+    }
+    const longs = ['l1', 'l2', 'l3'].map((id) => mutate(id, '/long'));
+    const shorts = Array.from({ length: 12 }, (_, i) => mutate(`s${i + 1}`, '/short'));
+    await clock.runUntil(() => sent.length === 17);
+    await Promise.all([...longs, ...shorts]);
+    expect(sent.slice(2)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 'l1', 's9', 's10', 's11', 's12', 'l2', 'l3']);
+    s.close();
+  });
+
+  it('a wait asked for after a poll round saw its operation end is answered from that round, without another poll', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, mutate } = projectOn(clock);
+    const first = mutate('op-0', 100).then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-0'])); // learns the duration
+    await clock.runUntil(() => polledAt.length > 0);
+    await first;
+    clock.t += 10_000;
+    let waited = false;
+    // op-a ends unwatched (its caller is still busy); a round for op-b's waiter sees it end.
+    const b = mutate('op-a', 100)
+      .then(() => mutate('op-b', 100))
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['op-b']))
+      .then(() => (waited = true));
+    await clock.runUntil(() => waited);
+    await b;
+    const polls = polledAt.length;
+    const [a] = await s.waitForOperations(ACCOUNT, 'p1', ['op-a']);
+    expect(a?.status).toBe('finished');
+    expect(polledAt.length).toBe(polls);
+    s.close();
+  });
 });
+

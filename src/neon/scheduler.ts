@@ -87,6 +87,11 @@ export interface OperationPollPolicy {
    */
   batchMs: number;
   /**
+   * The same while the project has mutations queued: it is busy with them anyway, and the account's calls are
+   * worth more as mutations than as polls. A round is due at once when the queue empties (batchMs applies then).
+   */
+  busyBatchMs: number;
+  /**
    * Send a project's next mutation as soon as its known operations are expected to have ended (their actions'
    * learned durations), instead of polling first. Neon accepts a mutation only when no conflicting operation
    * runs, so acceptance also says those operations ended; a 423 makes the lane poll before trying again.
@@ -123,6 +128,12 @@ export interface NeonSchedulerOptions {
   recoveryMs?: number;
   /** Ramp-up of each account's budget after it is made (default one window; 0 starts at full speed). */
   rampUpMs?: number;
+  /**
+   * Wraps each call from its queueing to its answer (turns in the project's lane and the account's budget,
+   * retries included). The operator passes the runtime's `parkWhile`, so a reconcile waiting for its project's
+   * turn does not hold one of its controller's workers.
+   */
+  parkWhile?: <T>(wait: Promise<T>) => Promise<T>;
   logger?: Logger;
 }
 
@@ -174,7 +185,11 @@ export interface SchedulerStats {
 interface Waiter {
   route: string;
   kind: CallKind;
+  /** `METHOD route`: what its operations are expected to take is learned by it. */
+  call: string;
   enqueuedAt: number;
+  /** Later mutations of the lane sent while this one was the oldest queued (see #nextMutation). */
+  overtaken: number;
   grant: (slot: RateSlot, waitMs: number) => void;
   reject: (reason: unknown) => void;
 }
@@ -214,6 +229,13 @@ class ProjectLane {
    * its own status write, by when the project may have moved on.
    */
   readonly endedOps = new Map<string, number>();
+  /**
+   * Final states a poll round read of operations nobody waited for yet, with when: the caller that started them
+   * may ask only after its own status write (its reconcile waits for a worker first), by when a round for other
+   * waiters has seen them end. It is answered from here, not by polling again for an operation this lane no
+   * longer tracks.
+   */
+  readonly finishedOps = new Map<string, { op: Operation; at: number }>();
   /** When the last poll round was sent (batches waits whose operations have ended). */
   lastRoundAt = Number.NEGATIVE_INFINITY;
   /** Something may be in flight that we do not know (after a 423 or an unknown outcome). */
@@ -224,6 +246,8 @@ class ProjectLane {
   preferMutation = false;
   readonly opWaiters: OpWaiter[] = [];
   polling = false;
+  /** Wakes the poll loop early (its batch window may end: the mutation queue emptied). */
+  pollWake: AbortController | undefined;
   /** Calls inside `run` for this lane (queued, in flight or backing off). */
   active = 0;
 
@@ -251,7 +275,8 @@ class ProjectLane {
       !this.gateBusy &&
       !this.mutationActive &&
       !this.drainNeeded &&
-      this.pendingOps.size === 0
+      this.pendingOps.size === 0 &&
+      this.finishedOps.size === 0
     );
   }
 }
@@ -267,6 +292,11 @@ const OPERATIONS_ROUTE = '/projects/{project_id}/operations';
 const DURATION_WEIGHT = 0.3;
 /** How long an operation known to have ended is remembered for a caller that has not asked to wait for it yet. */
 const ENDED_OPERATIONS_KEPT_MS = 60_000;
+/**
+ * How many later mutations of a project may be sent before a queued one (shorter expected operations first):
+ * a change whose operations hold the project long waits for at most this many quick ones.
+ */
+const MAX_OVERTAKES = 8;
 
 export class NeonScheduler {
   readonly #clock: Clock;
@@ -282,6 +312,9 @@ export class NeonScheduler {
   readonly #lanes = new Map<string, ProjectLane>();
   /** Expected duration in ms of an operation, by action, from those seen to finish. */
   readonly #operationDurations = new Map<string, number>();
+  /** The actions of the operations the last answer to each `METHOD route` mutation started. */
+  readonly #callActions = new Map<string, string[]>();
+  readonly #parkWhile: <T>(wait: Promise<T>) => Promise<T>;
   /** Lanes with queued calls, in round-robin order. */
   #ring: ProjectLane[] = [];
   #cursor = 0;
@@ -316,11 +349,12 @@ export class NeonScheduler {
       backoff: { baseMs: 250, capMs: 10_000 },
       ...options.retry,
     };
-    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, batchMs: 5_000, probe: true, pageSize: 50, maxPages: 4, ...options.operationPoll };
+    const poll = { initialMs: 500, maxMs: 5_000, factor: 1.5, batchMs: 5_000, busyBatchMs: 15_000, probe: true, pageSize: 50, maxPages: 4, ...options.operationPoll };
     // Past the expected end the operation is nearly done: look again soon, never later than an unknown one.
     this.#poll = { ...poll, overdueMs: options.operationPoll?.overdueMs ?? Math.min(100, poll.initialMs) };
     this.#budgetTuning = { slowdownFactor: options.slowdownFactor, recoveryMs: options.recoveryMs, rampUpMs: options.rampUpMs };
     this.#logger = options.logger;
+    this.#parkWhile = options.parkWhile ?? ((wait) => wait);
   }
 
   /**
@@ -391,7 +425,7 @@ export class NeonScheduler {
     const lane = this.#lane(spec.account, spec.projectId);
     lane.active++;
     try {
-      return await this.#attempts(spec, lane);
+      return await this.#parkWhile(this.#attempts(spec, lane));
     } finally {
       lane.active--;
       this.#forgetIfIdle(lane);
@@ -426,6 +460,7 @@ export class NeonScheduler {
         if (probed.length > 0) this.#pruneEnded(lane);
         const target = result.projectId !== undefined ? this.#lane(spec.account, result.projectId) : lane;
         if (target.projectId !== undefined) this.#track(target, result.operations ?? []);
+        if (spec.kind === 'mutation' && result.operations) this.#callActions.set(`${spec.method} ${spec.route}`, result.operations.map((op) => op.action));
         if (target !== lane) this.#forgetIfIdle(target);
         this.#record(spec, result.status, durationMs, waitMs, attempt, result.requestId, 'ok');
         this.#kick();
@@ -507,16 +542,22 @@ export class NeonScheduler {
   ): Promise<Operation[]> {
     const done: Operation[] = [];
     const ids = new Set<string>();
-    for (const op of operations) {
-      if (typeof op !== 'string' && !inFlightStatuses.has(op.status)) {
+    const lane = this.#lane(account, projectId);
+    this.#pruneEnded(lane);
+    for (const given of operations) {
+      const op = typeof given === 'string' ? lane.finishedOps.get(given)?.op : (lane.finishedOps.get(given.id)?.op ?? given);
+      if (op !== undefined && !inFlightStatuses.has(op.status)) {
+        lane.finishedOps.delete(op.id);
         if (!successStatuses.has(op.status)) throw new OperationFailedError(op);
         done.push(op);
       } else {
-        ids.add(typeof op === 'string' ? op : op.id);
+        ids.add(typeof given === 'string' ? given : given.id);
       }
     }
-    if (ids.size === 0) return done;
-    const lane = this.#lane(account, projectId);
+    if (ids.size === 0) {
+      this.#forgetIfIdle(lane);
+      return done;
+    }
     const finished = await this.#addOpWaiter(
       lane,
       (resolve, reject) => ({ kind: 'ops', ids, resolve, reject, ignoreFailures: false }),
@@ -579,7 +620,9 @@ export class NeonScheduler {
       const waiter: Waiter = {
         route: spec.route,
         kind: spec.kind,
+        call: `${spec.method} ${spec.route}`,
         enqueuedAt: this.#clock.now(),
+        overtaken: 0,
         grant: (slot, waitMs) => {
           signal?.removeEventListener('abort', onAbort);
           resolve({ slot, waitMs });
@@ -636,7 +679,7 @@ export class NeonScheduler {
   #pick(lane: ProjectLane, budget: RateBudget, now: number): { waiter?: Waiter; at: number } {
     const candidates: Waiter[] = [];
     const read = lane.reads[0];
-    let mutation = lane.mutations[0];
+    let mutation = this.#nextMutation(lane);
     let probeAt = Number.POSITIVE_INFINITY;
     if (mutation && !lane.gateOpen) {
       const expected = this.#probeAt(lane);
@@ -665,9 +708,48 @@ export class NeonScheduler {
     return { at };
   }
 
+  /**
+   * The lane's next mutation: the one whose operations are expected to end soonest (learned per route from
+   * earlier answers), first come first served among equals, unless the oldest has been
+   * overtaken MAX_OVERTAKES times. Quick changes (a role, a database, a setting) then do not wait behind a queue
+   * of branch creates that each hold the project for seconds, and the objects waiting for them get Ready sooner.
+   */
+  #nextMutation(lane: ProjectLane): Waiter | undefined {
+    const oldest = lane.mutations[0];
+    if (!oldest || oldest.overtaken >= MAX_OVERTAKES) return oldest;
+    let best = oldest;
+    let bestMs = this.#expectedCallMs(oldest.call);
+    for (let i = 1; i < lane.mutations.length; i++) {
+      const w = lane.mutations[i] as Waiter;
+      const ms = this.#expectedCallMs(w.call);
+      if (ms < bestMs) {
+        best = w;
+        bestMs = ms;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * How long the operations a mutation of `call` starts are expected to hold its project: 0 for a call not seen
+   * yet (it goes first once, and its answer tells), Infinity while an action it starts has no learned duration.
+   */
+  #expectedCallMs(call: string): number {
+    const actions = this.#callActions.get(call);
+    if (!actions) return 0;
+    let ms = 0;
+    for (const action of actions) ms += this.#operationDurations.get(action) ?? Number.POSITIVE_INFINITY;
+    return ms;
+  }
+
   #grant(lane: ProjectLane, waiter: Waiter, budget: RateBudget, now: number): void {
     const queue = waiter.kind === 'mutation' ? lane.mutations : lane.reads;
-    queue.splice(queue.indexOf(waiter), 1);
+    const index = queue.indexOf(waiter);
+    // Only the oldest counts what passes it: each queued mutation, once the oldest, waits for at most MAX_OVERTAKES.
+    if (index > 0 && waiter.kind === 'mutation') (queue[0] as Waiter).overtaken++;
+    queue.splice(index, 1);
+    // The project is free of queued mutations: a poll round held back for them may be due now.
+    if (waiter.kind === 'mutation' && queue.length === 0) lane.pollWake?.abort();
     this.#queued--;
     if (waiter.kind === 'mutation' && lane.projectId !== undefined) lane.mutationActive = true;
     lane.preferMutation = waiter.kind === 'read';
@@ -765,6 +847,8 @@ export class NeonScheduler {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       lane.opWaiters.push(waiter);
+      // A mutation held until the project drains cannot wait for a batch window: the loop looks again.
+      if (waiter.kind === 'idle') lane.pollWake?.abort();
       // The loop settles its waiters itself; it only throws when close() interrupts its sleep.
       if (!lane.polling) this.#pollLoop(lane).catch(() => undefined);
     });
@@ -788,7 +872,8 @@ export class NeonScheduler {
         const urgent = lane.opWaiters.some((w) => w.kind === 'idle');
         // Waits whose operations should be over are answered together, at most one round per batchMs, unless
         // a mutation is held until the project drains.
-        const batchedAt = urgent ? Number.NEGATIVE_INFINITY : lane.lastRoundAt + this.#poll.batchMs;
+        const batchMs = lane.mutations.length > 0 ? this.#poll.busyBatchMs : this.#poll.batchMs;
+        const batchedAt = urgent ? Number.NEGATIVE_INFINITY : lane.lastRoundAt + batchMs;
         if (expectedAt !== undefined && Math.max(expectedAt, batchedAt) > now) {
           sleepMs = Math.max(expectedAt, batchedAt) - now;
           nextDelay = undefined;
@@ -796,7 +881,17 @@ export class NeonScheduler {
           sleepMs = nextDelay ?? (expectedAt === undefined ? this.#poll.initialMs : this.#poll.overdueMs);
           nextDelay = Math.min(this.#poll.maxMs, sleepMs * this.#poll.factor);
         }
-        await this.#clock.sleep(sleepMs, this.#closing.signal);
+        const wake = new AbortController();
+        lane.pollWake = wake;
+        try {
+          await this.#clock.sleep(sleepMs, AbortSignal.any([this.#closing.signal, wake.signal]));
+        } catch (e) {
+          if (!wake.signal.aborted || this.#closing.signal.aborted) throw e;
+          // Woken early: the round's time is worked out again.
+          continue;
+        } finally {
+          if (lane.pollWake === wake) lane.pollWake = undefined;
+        }
         if (lane.opWaiters.length === 0) break;
         await this.#pollRound(lane);
       }
@@ -876,6 +971,7 @@ export class NeonScheduler {
   }
 
   #forgetIfIdle(lane: ProjectLane): void {
+    this.#pruneEnded(lane);
     if (lane.forgettable && this.#lanes.get(lane.key) === lane) this.#lanes.delete(lane.key);
   }
 
@@ -935,6 +1031,7 @@ export class NeonScheduler {
       if (inFlightStatuses.has(op.status) || !(pending || lane.endedOps.has(op.id))) continue;
       lane.pendingOps.delete(op.id);
       lane.endedOps.delete(op.id);
+      if (!waiters.some((w) => w.kind === 'ops' && w.ids.has(op.id))) lane.finishedOps.set(op.id, { op, at: polledAt });
       if (successStatuses.has(op.status)) this.#learnDuration(op);
     }
 
@@ -962,6 +1059,7 @@ export class NeonScheduler {
     for (const [id, at] of lane.endedOps) {
       if (at < stale && !lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.delete(id);
     }
+    for (const [id, { at }] of lane.finishedOps) if (at < stale) lane.finishedOps.delete(id);
   }
 
   #settle(lane: ProjectLane, waiter: OpWaiter, settle: () => void): void {

@@ -108,7 +108,7 @@ const FLAGS = {
     flag: 'concurrency',
     env: 'CONCURRENCY',
     default: '16',
-    help: 'Objects of one kind reconciled at once. A pass that waits for its project (Neon runs one change at a time per project) holds one, so allow a few per project.',
+    help: 'Objects of one kind reconciled at once. A pass waiting for its turn at Neon (a project runs one change at a time) does not count: it takes a worker back, before any queued object, once Neon has answered.',
   },
   leaderElect: { flag: 'leader-elect', env: 'LEADER_ELECT', default: 'false', boolean: true, help: 'Run controllers only while holding a Lease (for several replicas).' },
   leaderElectionNamespace: {

@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import { NeonAccounts, registerControllers, type RegisteredControllers } from '../controllers/index.ts';
 import { NeonScheduler, pinoRedactPaths, type NeonSchedulerOptions } from '../neon/index.ts';
 import { OperatorMetrics, startObservabilityServer, type ObservabilityServer } from '../observability/index.ts';
-import { coreResources, httpTransport, keyOf, KubeClient, Manager, type SecretObject } from '../runtime/index.ts';
+import { coreResources, httpTransport, keyOf, KubeClient, Manager, parkWhile, type SecretObject } from '../runtime/index.ts';
 import { OPERATOR_VERSION } from '../version.ts';
 import { ViewCheckpoint } from './view-checkpoint.ts';
 import type { OperatorConfig } from './config.ts';
@@ -91,7 +91,7 @@ export async function startOperator(config: OperatorConfig, overrides: OperatorO
   const log = overrides.log ?? createLogger(config.logLevel);
   const kubeConfig = overrides.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const kube = new KubeClient(httpTransport(kubeConfig, { userAgent: `neon-operator/${OPERATOR_VERSION}` }));
-  const scheduler = new NeonScheduler({ clock, logger: log.child({ component: 'neon-scheduler' }), ...overrides.scheduler });
+  const scheduler = new NeonScheduler({ clock, logger: log.child({ component: 'neon-scheduler' }), parkWhile, ...overrides.scheduler });
   const defaultApiKey = config.apiKeySecret ? await readApiKeySecret(kube, config.apiKeySecret) : config.neonApiKey;
   // Bound once the controllers exist: a change found in Neon requeues the objects of that project.
   let projectChanged: (projectId: string) => void = () => undefined;

@@ -261,7 +261,8 @@ export class Controller<T extends KubeObject = KubeObject> {
       const result = await this.#options.reconciler(key, { signal, log });
       const requeueAfter = result?.requeueAfter;
       if (result?.wakeWhen) {
-        const wake = (): void => this.enqueue(key);
+        // Ahead of the queue: the object started this work, and what waits for it waits for this pass.
+        const wake = (): void => this.queue.addFirst(keyString);
         result.wakeWhen.then(wake, wake);
       }
       if (result?.backoff) {

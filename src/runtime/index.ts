@@ -73,4 +73,4 @@ export {
 export { ReferenceIndex } from './reference-index.ts';
 export { applySecret, controllerReference, secretUpToDate, type DesiredSecret, type SecretObject } from './secrets.ts';
 export { writeStatus, type StatusWriteResult } from './status.ts';
-export { WorkQueue, type ShutdownReport, type WorkFn, type WorkQueueOptions, type WorkResult } from './work-queue.ts';
+export { parkWhile, WorkQueue, type ShutdownReport, type WorkFn, type WorkQueueOptions, type WorkResult } from './work-queue.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from './fake-clock.ts';
-import { WorkQueue, type WorkResult } from './work-queue.ts';
+import { parkWhile, WorkQueue, type WorkResult } from './work-queue.ts';
 
 /** A controllable worker: each call parks until the test releases it with a result. */
 function gatedWork() {
@@ -221,4 +221,81 @@ describe('WorkQueue', () => {
     expect(report).toEqual({ abortedKeys: ['slow'] });
     expect(q.stats.waiting).toBe(0); // the aborted run was not requeued
   });
+
+  it('work parked in parkWhile lends its worker to the next key, and takes the next free worker back before queued keys', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock, concurrency: 1 });
+    const calls: string[] = [];
+    const turns = new Map<string, () => void>();
+    const done = new Map<string, () => void>();
+    q.start(async (key) => {
+      calls.push(`${key} start`);
+      if (key === 'a') {
+        await parkWhile(new Promise<void>((resolve) => turns.set(key, resolve)));
+        calls.push(`${key} resumed`);
+      }
+      await new Promise<void>((resolve) => done.set(key, resolve));
+      calls.push(`${key} end`);
+      return { type: 'done' };
+    });
+    for (const k of ['a', 'b', 'c']) q.add(k);
+    await flushMicrotasks();
+    expect(calls).toEqual(['a start', 'b start']); // a waits parked: b runs in its place, c waits for a worker
+    turns.get('a')?.();
+    await flushMicrotasks();
+    expect(calls).toEqual(['a start', 'b start']); // a's wait is over, but the one worker is b's
+    done.get('b')?.();
+    await flushMicrotasks();
+    expect(calls).toEqual(['a start', 'b start', 'b end', 'a resumed']); // a before c
+    done.get('a')?.();
+    await flushMicrotasks();
+    expect(calls.slice(-2)).toEqual(['a end', 'c start']);
+    done.get('c')?.();
+    await flushMicrotasks();
+    await expect(parkWhile(Promise.resolve(7))).resolves.toBe(7); // outside a worker: just the wait
+    expect(await q.shutdown(1_000)).toEqual({ abortedKeys: [] });
+  });
+
+  it('parked work whose wait ends while a worker is idle goes on at once', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock, concurrency: 1 });
+    const calls: string[] = [];
+    let turn: (() => void) | undefined;
+    q.start(async (key) => {
+      calls.push(`${key} start`);
+      await parkWhile(new Promise<void>((resolve) => (turn = resolve)));
+      calls.push(`${key} end`);
+      return { type: 'done' };
+    });
+    q.add('a');
+    await flushMicrotasks();
+    turn?.();
+    await flushMicrotasks();
+    expect(calls).toEqual(['a start', 'a end']);
+    q.add('b');
+    await flushMicrotasks();
+    expect(calls.at(-1)).toBe('b start'); // still one worker at work
+    turn?.();
+    await flushMicrotasks();
+    expect(await q.shutdown(1_000)).toEqual({ abortedKeys: [] });
+  });
+
+  it('addFirst puts a key ahead of the queued ones, once', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock, concurrency: 1 });
+    const w = gatedWork();
+    for (const k of ['a', 'b', 'c']) q.add(k);
+    q.addFirst('c');
+    q.addFirst('d');
+    q.addFirst('d');
+    expect(q.stats.queued).toBe(4);
+    q.start(w.work);
+    await flushMicrotasks();
+    for (const k of ['d', 'c', 'a', 'b']) await w.release(k);
+    expect(w.calls).toEqual(['d', 'c', 'a', 'b']);
+    q.addFirst('a'); // not in flight, not queued: just first
+    await flushMicrotasks();
+    expect(w.calls.at(-1)).toBe('a');
+  });
 });
+

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Clock } from '../clock.ts';
 import { backoffDelay, defaultReconcileBackoff, type BackoffPolicy } from './backoff.ts';
 
@@ -12,6 +13,20 @@ export type WorkResult =
 
 /** Processes one key. `signal` aborts when a graceful shutdown passes its deadline. */
 export type WorkFn = (key: string, signal: AbortSignal) => Promise<WorkResult>;
+
+/** The queue and worker a WorkFn runs for, so `parkWhile` can lend the worker out. */
+const parking = new AsyncLocalStorage<{ park: <T>(wait: Promise<T>) => Promise<T> }>();
+
+/**
+ * Awaits `wait` without holding a worker of the WorkQueue whose work calls it: while it waits (for a turn in
+ * a queue outside the process's control, e.g. a Neon project that runs one change at a time), another key is
+ * processed in its place. When it ends, the work takes the next worker that comes free, before any queued key,
+ * so no more than `concurrency` works run at once. Outside a WorkQueue's work it is just `wait`.
+ */
+export function parkWhile<T>(wait: Promise<T>): Promise<T> {
+  const store = parking.getStore();
+  return store ? store.park(wait) : wait;
+}
 
 export interface WorkQueueOptions {
   clock: Clock;
@@ -53,6 +68,13 @@ export class WorkQueue {
 
   #idleWorkers: Array<() => void> = [];
   #workers: Promise<void>[] = [];
+  #work: WorkFn | undefined;
+  /** Workers running, those whose work is parked included (see parkWhile). */
+  #live = 0;
+  /** Work parked in `parkWhile`: each has lent its worker to another key meanwhile. */
+  #parked = 0;
+  /** Parked work whose wait has ended, waiting for a worker to come free (served before queued keys). */
+  readonly #resuming: Array<() => void> = [];
   #timer: { at: number; ctl: AbortController } | undefined;
   #shuttingDown = false;
   readonly #abort = new AbortController();
@@ -72,6 +94,24 @@ export class WorkQueue {
     this.#dirty.add(key);
     if (this.#processing.has(key)) return; // picked up again when the current run finishes
     this.#queue.push(key);
+    this.#idleWorkers.shift()?.();
+  }
+
+  /**
+   * Marks `key` as needing work now, ahead of the keys already queued: work it started elsewhere has ended (see
+   * `wakeWhen`), and finishing what was begun lets what waits for it begin. Moves it up if it is queued already.
+   */
+  addFirst(key: string): void {
+    if (this.#shuttingDown) return;
+    if (this.#dirty.has(key)) {
+      const i = this.#queue.indexOf(key);
+      if (i <= 0) return; // in flight (runs again afterwards), or first already
+      this.#queue.splice(i, 1);
+    } else {
+      this.#dirty.add(key);
+      if (this.#processing.has(key)) return;
+    }
+    this.#queue.unshift(key);
     this.#idleWorkers.shift()?.();
   }
 
@@ -117,9 +157,45 @@ export class WorkQueue {
 
   /** Starts `concurrency` workers running `work`. Call once. */
   start(work: WorkFn): void {
-    if (this.#workers.length > 0) throw new Error('WorkQueue already started');
+    if (this.#work) throw new Error('WorkQueue already started');
     if (this.#shuttingDown) throw new Error('WorkQueue is shut down');
-    for (let i = 0; i < this.#concurrency; i++) this.#workers.push(this.#runWorker(work));
+    this.#work = work;
+    for (let i = 0; i < this.#concurrency; i++) this.#spawn();
+  }
+
+  #spawn(): void {
+    if (!this.#work) return;
+    this.#live++;
+    const worker = this.#runWorker(this.#work).finally(() => {
+      const i = this.#workers.indexOf(worker);
+      if (i >= 0) this.#workers.splice(i, 1);
+    });
+    this.#workers.push(worker);
+  }
+
+  readonly #park = async <T>(wait: Promise<T>): Promise<T> => {
+    this.#parked++;
+    if (!this.#shuttingDown) this.#spawn();
+    try {
+      return await wait;
+    } finally {
+      await this.#resume();
+    }
+  };
+
+  /** Takes a worker back for parked work: the next one to come free hands itself over and stops. */
+  #resume(): Promise<void> {
+    if (this.#shuttingDown) {
+      this.#parked--;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.#resuming.push(() => {
+        this.#parked--;
+        resolve();
+      });
+      this.#idleWorkers.shift()?.();
+    });
   }
 
   /**
@@ -133,12 +209,18 @@ export class WorkQueue {
     this.#timer = undefined;
     this.#waiting.clear();
     for (const wake of this.#idleWorkers.splice(0)) wake();
-    const allDone = Promise.allSettled(this.#workers).then(() => true);
+    for (const resume of this.#resuming.splice(0)) resume();
+    const allDone = this.#allWorkersDone().then(() => true);
     if (await this.#raceDeadline(allDone, deadlineMs)) return { abortedKeys: [] };
     const abortedKeys = [...this.#processing];
     this.#abort.abort(new Error('graceful shutdown deadline passed'));
     await this.#raceDeadline(allDone, abandonAfterMs);
     return { abortedKeys };
+  }
+
+  /** Workers spawned while waiting (parked work) are waited for too. */
+  async #allWorkersDone(): Promise<void> {
+    while (this.#workers.length > 0) await Promise.allSettled([...this.#workers]);
   }
 
   async #raceDeadline(done: Promise<boolean>, ms: number): Promise<boolean> {
@@ -160,7 +242,7 @@ export class WorkQueue {
       if (key === undefined) return;
       let result: WorkResult;
       try {
-        result = await work(key, this.#abort.signal);
+        result = await parking.run({ park: this.#park }, () => work(key, this.#abort.signal));
       } catch {
         // A WorkFn is expected to classify its own errors; an escaped one is treated as retryable.
         result = { type: 'retry' };
@@ -171,7 +253,17 @@ export class WorkQueue {
 
   async #next(): Promise<string | undefined> {
     for (;;) {
-      if (this.#shuttingDown) return undefined;
+      if (this.#shuttingDown) {
+        this.#live--;
+        return undefined;
+      }
+      const resume = this.#resuming.shift();
+      if (resume) {
+        // Parked work whose wait ended goes on in this worker's place, before any queued key.
+        this.#live--;
+        resume();
+        return undefined;
+      }
       const key = this.#queue.shift();
       if (key !== undefined) {
         this.#dirty.delete(key);
