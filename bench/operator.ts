@@ -68,7 +68,6 @@ Options:
   --apply-only            stop after the apply → all Ready tables (no restart, no resync round): a quick look
                           at wall time, calls and the operator's memory
   --keep-logs             keep the operator's logs (their directory is printed) even when the run succeeds
-  --apply-only            stop after the apply → all Ready report (no restart, no resync round)
   --cli-peer              instead: the same branches with computes and roles created by a shell loop over the
                           official neonctl, over --projects projects and over one, against the operator
   -h, --help              this help
@@ -87,7 +86,6 @@ const { values: flags } = parseArgs({
     'cli-peer': { type: 'boolean', default: false },
     'apply-only': { type: 'boolean', default: false },
     'keep-logs': { type: 'boolean', default: false },
-    'apply-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
