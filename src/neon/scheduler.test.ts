@@ -242,7 +242,9 @@ class VirtualClock implements Clock {
       const sleeper = { at: this.t + Math.max(0, ms), wake: resolve };
       this.#sleepers.push(sleeper);
       signal?.addEventListener('abort', () => {
-        this.#sleepers.splice(this.#sleepers.indexOf(sleeper), 1);
+        // A sleeper that already woke is no longer listed: indexOf −1 must not remove the last one.
+        const at = this.#sleepers.indexOf(sleeper);
+        if (at >= 0) this.#sleepers.splice(at, 1);
         reject(signal.reason);
       });
     });
