@@ -156,6 +156,16 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           }
         }
       }
+      // A compute still being created (`init`) is not usable yet, whichever pass sees it first: Ready comes once
+      // Neon has started it (the create's own wake, or this recheck).
+      if (endpoint.current_state === 'init') {
+        return {
+          status: statusOf(projectId, endpoint),
+          ready: { ok: false, reason: 'Provisioning', message: `Neon compute ${endpoint.id} is being created` },
+          requeueAfterMs: PENDING_STATE_RECHECK_MS,
+          backoff: true,
+        };
+      }
       const ready = { ok: true, reason: 'Ready', message: `Neon compute ${endpoint.id} is ${endpoint.current_state}` };
       // A transition nobody here started (a connection starting it, a suspend timeout): look once more
       // soon, so status.state does not wait for the resync. It ends, so this is no polling loop.
