@@ -161,6 +161,11 @@ describe('ProjectView', () => {
       const changes: string[] = [];
       const at = () => new Date(clock.now()).toISOString();
       const add = (id: string, extra: Partial<Operation> = {}) => ops.unshift(op(id, 'finished', { action: 'apply_config', branch_id: 'br-1', created_at: at(), ...extra }));
+      /** An operation the view's own mutation started (its answer written through). */
+      const addOwn = (id: string, kept?: 'all' | 'roles') => {
+        add(id);
+        view.noteOwnOperations('p', [op(id, 'running')], kept);
+      };
       const view = new ProjectView({
         clock,
         maxAgeMs: 1_000,
@@ -184,7 +189,7 @@ describe('ProjectView', () => {
         await view.roles('p', 'br-1', roles);
         await view.databases('p', 'br-1', databases);
       };
-      return { view, add, ops, pages, changes, roles, databases, endpoints, read };
+      return { view, add, addOwn, ops, pages, changes, roles, databases, endpoints, read };
     }
 
     it('keeps a branch\'s role and database lists past maxAge while the operations show nothing new: one operations page per maxAge', async () => {
@@ -231,13 +236,11 @@ describe('ProjectView', () => {
       await p.read();
       await clock.advance(100);
       p.add('op-suspend', { action: 'suspend_compute' });
-      p.add('op-own');
-      p.view.noteOwnOperations('p', [op('op-own', 'running')]);
+      p.addOwn('op-own');
       await clock.advance(1_000);
       await p.read();
       expect([p.roles.calls, p.databases.calls]).toEqual([1, 1]);
-      p.add('op-role-delete');
-      p.view.noteOwnOperations('p', [op('op-role-delete', 'running')], 'roles');
+      p.addOwn('op-role-delete', 'roles');
       await clock.advance(1_000);
       await p.read();
       expect([p.roles.calls, p.databases.calls]).toEqual([1, 2]);
@@ -273,8 +276,7 @@ describe('ProjectView', () => {
       const clock = new FakeClock();
       const p = project(clock);
       await p.read();
-      p.add('op-own');
-      p.view.noteOwnOperations('p', [op('op-own', 'running')]);
+      p.addOwn('op-own');
       await p.view.roles('p', 'br-2', counted(() => [{ ...role('app'), branch_id: 'br-2' }]));
       const snapshot = JSON.parse(JSON.stringify(p.view.snapshot())) as ViewSnapshot;
       expect(Object.keys(snapshot.projects)).toEqual(['p']);
@@ -304,8 +306,7 @@ describe('ProjectView', () => {
       const snapshot = JSON.parse(JSON.stringify(p.view.snapshot())) as ViewSnapshot;
       // After the snapshot the old process creates a database on br-1: its own change, unknown to the snapshot.
       await clock.advance(100);
-      p.add('op-db-create');
-      p.view.noteOwnOperations('p', [op('op-db-create', 'running')]);
+      p.addOwn('op-db-create');
       const later = project(clock, p.ops);
       later.view.restore(snapshot);
       await later.read();

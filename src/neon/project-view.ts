@@ -347,10 +347,10 @@ export class ProjectView {
     if (!this.#operations) return restored;
     for (const [projectId, p] of Object.entries(snapshot.projects)) {
       if (this.#projects.has(projectId)) continue;
-      const state: ProjectState = { lists: new Map(), opsTouching: new Map(), own: new Map() };
+      const state = newProjectState();
+      const since = p.signal.since ?? Number.NEGATIVE_INFINITY;
       for (const list of p.lists) {
         // Only lists the signal covered are kept; `at` −∞: never served by age.
-        const since = p.signal.since ?? Number.NEGATIVE_INFINITY;
         if ((list.name.startsWith('roles/') || list.name.startsWith('databases/')) && (list.at ?? Number.NEGATIVE_INFINITY) < since) continue;
         state.lists.set(list.name, { items: new Map(list.entries), at: Number.NEGATIVE_INFINITY });
       }
@@ -375,7 +375,7 @@ export class ProjectView {
   #state(projectId: string): ProjectState {
     let state = this.#projects.get(projectId);
     if (!state) {
-      state = { lists: new Map(), opsTouching: new Map(), own: new Map() };
+      state = newProjectState();
       this.#projects.set(projectId, state);
     }
     return state;
@@ -470,9 +470,9 @@ export class ProjectView {
     let everything = false;
     let complete = false;
     let cursor: string | undefined;
+    // A project restored from a snapshot reads back as far as the snapshot at once.
+    const restored = prev !== undefined && prev.checkedAt === Number.NEGATIVE_INFINITY;
     for (let page = 0; page < OPERATIONS_MAX_PAGES && !complete; page++) {
-      // A project restored from a snapshot reads back as far as the snapshot at once.
-      const restored = prev !== undefined && prev.checkedAt === Number.NEGATIVE_INFINITY;
       const limit = page === 0 && !restored ? OPERATIONS_PAGE : OPERATIONS_NEXT_PAGE;
       const answer = await read(projectId, { limit, ...(cursor !== undefined ? { cursor } : {}) });
       for (const op of answer.operations) {
@@ -560,6 +560,10 @@ export class ProjectView {
     entry.items = undefined;
     entry.refresh = undefined;
   }
+}
+
+function newProjectState(): ProjectState {
+  return { lists: new Map(), opsTouching: new Map(), own: new Map() };
 }
 
 function finite(n: number): number | null {

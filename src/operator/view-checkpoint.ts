@@ -148,7 +148,7 @@ export class ViewCheckpoint {
       const key = checkpointKey(client);
       const json = JSON.stringify(snapshot.projects);
       if (this.#written.get(key) === json) continue;
-      const data = gzipSync(JSON.stringify({ ...snapshot, savedAt: this.#o.clock.now() })).toString('base64');
+      const data = gzipSync(`{"version":${String(snapshot.version)},"savedAt":${String(this.#o.clock.now())},"projects":${json}}`).toString('base64');
       if (data.length > MAX_BYTES) {
         this.#o.log.warn({ account: client.account, bytes: data.length }, 'the Neon view checkpoint is too large for a ConfigMap; not written');
         continue;

@@ -69,10 +69,6 @@ export class WorkQueue {
   #idleWorkers: Array<() => void> = [];
   #workers: Promise<void>[] = [];
   #work: WorkFn | undefined;
-  /** Workers running, those whose work is parked included (see parkWhile). */
-  #live = 0;
-  /** Work parked in `parkWhile`: each has lent its worker to another key meanwhile. */
-  #parked = 0;
   /** Parked work whose wait has ended, waiting for a worker to come free (served before queued keys). */
   readonly #resuming: Array<() => void> = [];
   #timer: { at: number; ctl: AbortController } | undefined;
@@ -165,7 +161,6 @@ export class WorkQueue {
 
   #spawn(): void {
     if (!this.#work) return;
-    this.#live++;
     const worker = this.#runWorker(this.#work).finally(() => {
       const i = this.#workers.indexOf(worker);
       if (i >= 0) this.#workers.splice(i, 1);
@@ -174,7 +169,6 @@ export class WorkQueue {
   }
 
   readonly #park = async <T>(wait: Promise<T>): Promise<T> => {
-    this.#parked++;
     if (!this.#shuttingDown) this.#spawn();
     try {
       return await wait;
@@ -185,15 +179,9 @@ export class WorkQueue {
 
   /** Takes a worker back for parked work: the next one to come free hands itself over and stops. */
   #resume(): Promise<void> {
-    if (this.#shuttingDown) {
-      this.#parked--;
-      return Promise.resolve();
-    }
+    if (this.#shuttingDown) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.#resuming.push(() => {
-        this.#parked--;
-        resolve();
-      });
+      this.#resuming.push(resolve);
       this.#idleWorkers.shift()?.();
     });
   }
@@ -253,14 +241,10 @@ export class WorkQueue {
 
   async #next(): Promise<string | undefined> {
     for (;;) {
-      if (this.#shuttingDown) {
-        this.#live--;
-        return undefined;
-      }
+      if (this.#shuttingDown) return undefined;
       const resume = this.#resuming.shift();
       if (resume) {
         // Parked work whose wait ended goes on in this worker's place, before any queued key.
-        this.#live--;
         resume();
         return undefined;
       }
