@@ -67,7 +67,9 @@ Options:
   --operator-arg ARG      an extra flag for the operator, repeatable (e.g. --operator-arg=--concurrency=8)
   --apply-only            stop after the apply → all Ready tables (no restart, no resync round): a quick look
                           at wall time, calls and the operator's memory
-  --keep-logs             keep the operator's logs (their directory is printed) even when the run succeeds
+  --keep-logs             keep the operator's logs (their directory is printed) even when the run succeeds, with
+                          every request Neon saw and every operation it ran (neon-requests.jsonl,
+                          neon-operations.jsonl) for a look at the timeline
   --cli-peer              instead: the same branches with computes and roles created by a shell loop over the
                           official neonctl, over --projects projects and over one, against the operator
   -h, --help              this help
@@ -528,6 +530,21 @@ async function benchCliPeer(cluster: Cluster, emulator: EmulatorHandle, workDir:
   say(`   busiest project's serialized operations: create_branch + start_compute + apply_config per branch); failed = CLI commands that gave up / non-2xx answers to the operator`);
 }
 
+function writeNeonLog(emulator: EmulatorHandle, workDir: string): void {
+  const lines = emulator.requests.map((r) => JSON.stringify({ t: r.time, account: r.account, method: r.method, route: r.route, status: r.status, path: r.path }));
+  writeFileSync(join(workDir, 'neon-requests.jsonl'), lines.join('\n') + '\n');
+  const ops: string[] = [];
+  const accounts = new Set(emulator.requests.map((r) => r.account).filter((a) => a !== undefined));
+  for (const account of accounts) {
+    for (const project of emulator.state.projectsOf(account)) {
+      for (const op of project.operations) {
+        ops.push(JSON.stringify({ account, project: project.id, id: op.id, action: op.action, branch: op.branchId, createdAt: op.createdAt, startAt: op.startAt, endAt: op.endAt }));
+      }
+    }
+  }
+  writeFileSync(join(workDir, 'neon-operations.jsonl'), ops.join('\n') + '\n');
+}
+
 // ---- main ------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -548,6 +565,8 @@ async function main(): Promise<void> {
     else await benchFleet(cluster, emulator, workDir);
     finished = true;
   } finally {
+    // For a closer look at the timeline: every request Neon saw and every operation it ran, one JSON per line.
+    if (emulator && flags['keep-logs']) writeNeonLog(emulator, workDir);
     await emulator?.stop();
     await cp?.stop();
     // The operator's logs stay when something broke: they say why.
