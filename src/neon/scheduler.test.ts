@@ -44,6 +44,7 @@ function scheduler(o: { maxConcurrent?: number; source?: OperationsSource } = {}
     limits: { perWindow: 100_000, windowMs: 60_000, perRoutePerSecond: 100_000 },
     retry: { maxAttempts: 3, maxLockedAttempts: 3, backoff: { baseMs: 10, capMs: 20 } },
     operationPoll: { initialMs: 50, maxMs: 50 },
+    typicalOperationMs: {},
   });
   s.registerAccount(ACCOUNT, o.source);
   return s;
@@ -302,7 +303,7 @@ describe('NeonScheduler under 429s', () => {
 
   it('keeps more than half of the rate under a storm of random 429s, and no 429 reaches a caller', async () => {
     const clock = new VirtualClock();
-    const s = new NeonScheduler({ clock, random: () => 0.5, limits: { perWindow: 700, windowMs: 60_000, perRoutePerSecond: 40 } });
+    const s = new NeonScheduler({ clock, random: () => 0.5, typicalOperationMs: {}, limits: { perWindow: 700, windowMs: 60_000, perRoutePerSecond: 40 } });
     s.registerAccount(ACCOUNT);
     let seed = 7;
     const oneInTen = () => {
@@ -331,7 +332,7 @@ describe('NeonScheduler under 429s', () => {
 });
 
 /** A project whose operations run for the given times on a virtual clock; records when it is polled. */
-function projectOn(clock: VirtualClock) {
+function projectOn(clock: VirtualClock, o: { typicalOperationMs?: Record<string, number> } = {}) {
   const runs = new Map<string, { start: number; end: number; action?: string }>();
   const polledAt: number[] = [];
   const source: OperationsSource = {
@@ -347,7 +348,13 @@ function projectOn(clock: VirtualClock) {
     },
     getOperation: async (_p, id) => op(id, 'finished'),
   };
-  const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
+  const s = new NeonScheduler({
+    clock,
+    random: () => 0.5,
+    rampUpMs: 0,
+    typicalOperationMs: o.typicalOperationMs ?? {},
+    operationPoll: { initialMs: 500, factor: 1.5 },
+  });
   s.registerAccount(ACCOUNT, source);
   const sentAt: number[] = [];
   const lockedAt: number[] = [];
@@ -457,6 +464,69 @@ describe('NeonScheduler operation waits', () => {
     s.close();
   });
 
+  it('a wait for two operations, after a round saw the first end, is next polled at the second one\'s expected end, not blind', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, mutate } = projectOn(clock);
+    let learned = false;
+    const first = mutate('a-0', 100, { id: 'b-0', durationMs: 1_000 })
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-0', 'b-0']))
+      .then(() => (learned = true));
+    await clock.runUntil(() => learned);
+    await first;
+    clock.t += 10_000;
+    const start = clock.now();
+    const before = polledAt.length;
+    let done = 0;
+    // Like a branch created with its compute: one caller waits for the first operation, another for both.
+    const both = mutate('a-1', 100, { id: 'b-1', durationMs: 1_000 }).then(() =>
+      Promise.all([s.waitForOperations(ACCOUNT, 'p1', ['a-1']), s.waitForOperations(ACCOUNT, 'p1', ['a-1', 'b-1'])]).then(() => done++),
+    );
+    await clock.runUntil(() => done === 1);
+    await both;
+    // The round at a-1's end answers the first caller; the second then waits for b-1, whose end is known: one
+    // more round, when the batch window allows (5 s later), not a blind backoff from 0.5 s.
+    expect(polledAt.slice(before).map((at) => at - start)).toEqual([100, 5_100]);
+    s.close();
+  });
+
+  it("Neon's typical durations time the first poll of an action never seen to finish; the first one measured replaces them", async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, mutate } = projectOn(clock, { typicalOperationMs: { apply_config: 70, start_compute: 2_000 } });
+    let waited = false;
+    const first = mutate('a-0', 70, { id: 'b-0', durationMs: 1_000 })
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-0', 'b-0']))
+      .then(() => (waited = true));
+    await clock.runUntil(() => waited);
+    await first;
+    // No blind backoff (0.5, 1.25 s): one poll at the typical end, 70 ms + 2 s.
+    expect(polledAt).toEqual([2_070]);
+    clock.t += 10_000;
+    const start = clock.now();
+    waited = false;
+    const second = mutate('a-1', 70, { id: 'b-1', durationMs: 1_000 })
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-1', 'b-1']))
+      .then(() => (waited = true));
+    await clock.runUntil(() => waited);
+    await second;
+    // start_compute measured 1 s: that replaces the 2 s prior outright (a blend would poll at 1.77 s).
+    expect(polledAt.slice(1).map((at) => at - start)).toEqual([1_070]);
+    s.close();
+  });
+
+  it('a typical duration shorter than the real one costs a poll, never a 423: only measured ones send a mutation unpolled', async () => {
+    const clock = new VirtualClock();
+    const { s, polledAt, sentAt, lockedAt, mutate } = projectOn(clock, { typicalOperationMs: { apply_config: 70 } });
+    const mutations = [mutate('op-1', 200), mutate('op-2', 200)];
+    await clock.runUntil(() => sentAt.length === 2);
+    await Promise.all(mutations);
+    expect(lockedAt).toEqual([]);
+    // The drain's first poll comes at the typical end (70 ms), then overdue polls until op-1 is seen to end.
+    expect(polledAt[0]).toBe(70);
+    expect(sentAt[1]).toBe(polledAt.at(-1));
+    expect(sentAt[1]).toBeGreaterThanOrEqual(200);
+    s.close();
+  });
+
   it('waits whose operations have ended are answered together, one poll round per batch', async () => {
     const clock = new VirtualClock();
     const { s, polledAt, sentAt, mutate } = projectOn(clock);
@@ -492,7 +562,7 @@ describe('NeonScheduler operation waits', () => {
       }),
       getOperation: async (_p, id) => op(id, 'finished'),
     };
-    const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, operationPoll: { initialMs: 500, factor: 1.5 } });
+    const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, typicalOperationMs: {}, operationPoll: { initialMs: 500, factor: 1.5 } });
     s.registerAccount(ACCOUNT, source);
     const sent: string[] = [];
     const mutate = (id: string, route: '/long' | '/short') => {

@@ -134,8 +134,27 @@ export interface NeonSchedulerOptions {
    * turn does not hold one of its controller's workers.
    */
   parkWhile?: <T>(wait: Promise<T>) => Promise<T>;
+  /**
+   * What an operation of each action is expected to take (ms) before one has been seen to finish. Default:
+   * the durations Neon is documented to show (TYPICAL_OPERATION_MS); `{}` starts with no estimate. The first
+   * operation of an action seen to finish replaces its prior; later ones refine the estimate.
+   */
+  typicalOperationMs?: Readonly<Record<string, number>>;
   logger?: Logger;
 }
+
+/**
+ * Durations Neon's operations are seen to take (NEON-API-FACTS: create_branch 136 ms, apply_config 49–87 ms,
+ * start_compute 0.9–4.8 s, create_timeline 3.1 s). A prior only: it times the first poll of a project's first
+ * operations (instead of a blind backoff), never a mutation sent without a poll (see OperationPollPolicy.probe),
+ * and is replaced by the first duration this process measures.
+ */
+export const TYPICAL_OPERATION_MS: Readonly<Record<string, number>> = {
+  create_timeline: 3_100,
+  create_branch: 136,
+  start_compute: 2_000,
+  apply_config: 70,
+};
 
 export type SchedulerEvent =
   | {
@@ -312,6 +331,8 @@ export class NeonScheduler {
   readonly #lanes = new Map<string, ProjectLane>();
   /** Expected duration in ms of an operation, by action, from those seen to finish. */
   readonly #operationDurations = new Map<string, number>();
+  /** Actions whose estimate is still the prior (no operation of theirs seen to finish yet). */
+  readonly #priorDurations = new Set<string>();
   /** The actions of the operations the last answer to each `METHOD route` mutation started. */
   readonly #callActions = new Map<string, string[]>();
   readonly #parkWhile: <T>(wait: Promise<T>) => Promise<T>;
@@ -355,6 +376,10 @@ export class NeonScheduler {
     this.#budgetTuning = { slowdownFactor: options.slowdownFactor, recoveryMs: options.recoveryMs, rampUpMs: options.rampUpMs };
     this.#logger = options.logger;
     this.#parkWhile = options.parkWhile ?? ((wait) => wait);
+    for (const [action, ms] of Object.entries(options.typicalOperationMs ?? TYPICAL_OPERATION_MS)) {
+      this.#operationDurations.set(action, ms);
+      this.#priorDurations.add(action);
+    }
   }
 
   /**
@@ -920,7 +945,7 @@ export class NeonScheduler {
         for (const at of ends.values()) end = Math.max(end, at);
       } else {
         for (const id of w.ids) {
-          if (lane.endedOps.has(id)) continue;
+          if (lane.endedOps.has(id) || lane.finishedOps.has(id)) continue;
           const at = ends.get(id);
           if (at === undefined) return undefined; // an operation this process did not see start
           end = Math.max(end, at);
@@ -960,12 +985,14 @@ export class NeonScheduler {
   #probeAt(lane: ProjectLane): number | undefined {
     if (!this.#poll.probe || lane.projectId === undefined) return undefined;
     if (lane.mutationActive || lane.gateBusy || lane.drainNeeded || lane.pendingOps.size === 0) return undefined;
+    // A typical duration times a poll, never a mutation: one too short would meet a 423.
+    for (const op of lane.pendingOps.values()) if (this.#priorDurations.has(op.action)) return undefined;
     return this.#pendingEndAt(lane);
   }
 
   /** Keeps a running estimate of how long operations of each action take. */
   #learnDuration(op: Operation): void {
-    const previous = this.#operationDurations.get(op.action);
+    const previous = this.#priorDurations.delete(op.action) ? undefined : this.#operationDurations.get(op.action);
     const took = op.total_duration_ms;
     this.#operationDurations.set(op.action, previous === undefined ? took : previous + (took - previous) * DURATION_WEIGHT);
   }
@@ -1002,7 +1029,7 @@ export class NeonScheduler {
           seen.set(op.id, op);
           if (pages === 1 && inFlightStatuses.has(op.status)) anyInFlight = true;
         }
-        const missing = waiters.some((w) => w.kind === 'ops' && [...w.ids].some((id) => !seen.has(id)));
+        const missing = waiters.some((w) => w.kind === 'ops' && [...w.ids].some((id) => !seen.has(id) && !lane.finishedOps.has(id)));
         cursor = page.pagination?.cursor;
         if (!missing || !cursor || page.operations.length < this.#poll.pageSize || pages >= this.#poll.maxPages) break;
       }
@@ -1010,7 +1037,7 @@ export class NeonScheduler {
       for (const w of waiters) {
         if (w.kind !== 'ops') continue;
         for (const id of w.ids) {
-          if (!seen.has(id)) seen.set(id, await source.getOperation(projectId, id));
+          if (!seen.has(id) && !lane.finishedOps.has(id)) seen.set(id, await source.getOperation(projectId, id));
         }
       }
     } catch (e) {
@@ -1031,7 +1058,9 @@ export class NeonScheduler {
       if (inFlightStatuses.has(op.status) || !(pending || lane.endedOps.has(op.id))) continue;
       lane.pendingOps.delete(op.id);
       lane.endedOps.delete(op.id);
-      if (!waiters.some((w) => w.kind === 'ops' && w.ids.has(op.id))) lane.finishedOps.set(op.id, { op, at: polledAt });
+      // Kept even when a waiter wants it: that waiter may still wait for a later operation, whose expected end
+      // then times the next round (an id the lane knows nothing of would make it poll blind).
+      lane.finishedOps.set(op.id, { op, at: polledAt });
       if (successStatuses.has(op.status)) this.#learnDuration(op);
     }
 
@@ -1044,9 +1073,11 @@ export class NeonScheduler {
         if (!anyInFlight && pendingDone) this.#settle(lane, w, () => w.resolve([]));
         continue;
       }
-      const ops = [...w.ids].map((id) => seen.get(id) as Operation);
+      const ops = [...w.ids].map((id) => (seen.get(id) ?? lane.finishedOps.get(id)?.op) as Operation);
       if (ops.some((op) => inFlightStatuses.has(op.status))) continue;
       this.#stats.operationsWaited += ops.length;
+      // Answered: their final states need not be kept for a later caller, unless another waiter wants them too.
+      for (const op of ops) if (!lane.opWaiters.some((o) => o !== w && o.kind === 'ops' && o.ids.has(op.id))) lane.finishedOps.delete(op.id);
       const failed = ops.find((op) => !successStatuses.has(op.status));
       if (failed && !w.ignoreFailures) this.#settle(lane, w, () => w.reject(new OperationFailedError(failed)));
       else this.#settle(lane, w, () => w.resolve(ops));
@@ -1059,7 +1090,9 @@ export class NeonScheduler {
     for (const [id, at] of lane.endedOps) {
       if (at < stale && !lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.delete(id);
     }
-    for (const [id, { at }] of lane.finishedOps) if (at < stale) lane.finishedOps.delete(id);
+    for (const [id, { at }] of lane.finishedOps) {
+      if (at < stale && !lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.finishedOps.delete(id);
+    }
   }
 
   #settle(lane: ProjectLane, waiter: OpWaiter, settle: () => void): void {
