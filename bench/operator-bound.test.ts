@@ -56,7 +56,7 @@ describe('reporting', () => {
 
   it('scales a resync round to an hour at the 10 min default and prints ratios to one decimal', () => {
     expect(callsPerHourAtDefaultPeriod(1_294)).toBe(7_764);
-    expect(ratio(990, 129)).toBe('7.7×');
+    expect(ratio(990, 129)).toBe('7.67×');
     expect(ratio(1, 0)).toBe('-');
   });
 

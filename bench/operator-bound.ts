@@ -86,9 +86,9 @@ export function classifyRoute(route: string): CallClass {
   return /^\/projects\/\{project_id\}\/operations(\/|$)/.test(path) ? 'operation poll' : 'read';
 }
 
-/** `a / b` to one decimal with `×`, or `-` when b is 0. */
+/** `a / b` to two decimals with `×` (targets such as 1.25× are read against it), or `-` when b is 0. */
 export function ratio(a: number, b: number): string {
-  return b > 0 ? `${(a / b).toFixed(1)}×` : '-';
+  return b > 0 ? `${(a / b).toFixed(2)}×` : '-';
 }
 
 /** Fixed-width rows; `align` has one letter per column, `l` or `r` (default: the first left, the rest right). */
