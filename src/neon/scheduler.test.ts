@@ -13,6 +13,7 @@ import {
   ServerError,
   type NeonErrorDetails,
 } from './errors.ts';
+import { parkWhile, WorkQueue } from '../runtime/index.ts';
 import { NeonScheduler, type CallKind, type OperationsSource } from './scheduler.ts';
 import type { Operation, OperationStatus } from './schemas.ts';
 
@@ -263,6 +264,56 @@ class VirtualClock implements Clock {
     }
   }
 }
+
+describe('NeonScheduler with parked workers (parkWhile)', () => {
+  it('a read that more works wait for than their queue has workers ends: a read never lends out its worker', async () => {
+    const clock = new VirtualClock();
+    const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, typicalOperationMs: {}, parkWhile });
+    s.registerAccount(ACCOUNT);
+    const queue = new WorkQueue({ clock, concurrency: 2 });
+    // Like a project's list that every reconcile of it reads: the first work sends it, the others join it. Had
+    // the first work lent out its worker while the read waited for its turn, it could have had none back: both
+    // workers would be waiting for that same read.
+    let shared: Promise<unknown> | undefined;
+    const done: string[] = [];
+    queue.start(async (key) => {
+      shared ??= call(s, 'p1', 'read', async () => 'branches');
+      await shared;
+      done.push(key);
+      return { type: 'done' };
+    });
+    for (const key of ['a', 'b', 'c', 'd']) queue.add(key);
+    await clock.runUntil(() => done.length === 4);
+    expect(done.sort()).toEqual(['a', 'b', 'c', 'd']);
+    await queue.shutdown(1_000);
+    s.close();
+  });
+
+  it('a mutation waiting for its project\'s turn lends out its worker, so other keys go on meanwhile', async () => {
+    const clock = new VirtualClock();
+    const s = new NeonScheduler({ clock, random: () => 0.5, rampUpMs: 0, typicalOperationMs: {}, parkWhile });
+    s.registerAccount(ACCOUNT);
+    const queue = new WorkQueue({ clock, concurrency: 1 });
+    const order: string[] = [];
+    let release: (() => void) | undefined;
+    queue.start(async (key) => {
+      if (key === 'slow') {
+        // Its mutation is held (an answer that takes a while): the one worker serves 'quick' meanwhile.
+        await call(s, 'p1', 'mutation', () => new Promise<void>((r) => (release = r)));
+      }
+      order.push(key);
+      return { type: 'done' };
+    });
+    queue.add('slow');
+    queue.add('quick');
+    await clock.runUntil(() => order.includes('quick'));
+    release?.();
+    await clock.runUntil(() => order.length === 2);
+    expect(order).toEqual(['quick', 'slow']);
+    await queue.shutdown(1_000);
+    s.close();
+  });
+});
 
 describe('NeonScheduler under 429s', () => {
   it('after a burst of 429s sends again when Retry-After ends, with nothing in flight to wake it', async () => {

@@ -129,9 +129,9 @@ export interface NeonSchedulerOptions {
   /** Ramp-up of each account's budget after it is made (default one window; 0 starts at full speed). */
   rampUpMs?: number;
   /**
-   * Wraps each call from its queueing to its answer (turns in the project's lane and the account's budget,
+   * Wraps each mutation from its queueing to its answer (turns in the project's lane and the account's budget,
    * retries included). The operator passes the runtime's `parkWhile`, so a reconcile waiting for its project's
-   * turn does not hold one of its controller's workers.
+   * turn does not hold one of its controller's workers. Reads are not wrapped: see `run`.
    */
   parkWhile?: <T>(wait: Promise<T>) => Promise<T>;
   /**
@@ -450,7 +450,11 @@ export class NeonScheduler {
     const lane = this.#lane(spec.account, spec.projectId);
     lane.active++;
     try {
-      return await this.#parkWhile(this.#attempts(spec, lane));
+      // Only a mutation lends out its worker while it waits: its turn in the project's lane can take seconds.
+      // A read is never held by a lane, and is often one that other reconciles join (a project's list, an
+      // operations poll): lent out, it could get no worker back while every worker waits for that very read.
+      const attempts = this.#attempts(spec, lane);
+      return await (spec.kind === 'mutation' ? this.#parkWhile(attempts) : attempts);
     } finally {
       lane.active--;
       this.#forgetIfIdle(lane);
