@@ -105,12 +105,13 @@ export function endpointReconciler(deps: ControllerDeps): KindReconciler<NeonEnd
           endpoint = adoptable;
           // What an interrupted create of ours made (recorded before the call) is ours, and so is a compute the
           // branch was created with for this object (its annotation names our UID); anything else existed before.
-          const ours =
-            matchesPendingCreate(e.status?.pendingCreate, endpointNameFor(e.metadata.name), endpoint.created_at) ||
-            (await createdWithBranchFor(client, projectId, endpoint.branch_id, e.metadata.uid, signal));
-          const origin = ours ? 'Created' : 'Adopted';
+          const interrupted = matchesPendingCreate(e.status?.pendingCreate, endpointNameFor(e.metadata.name), endpoint.created_at);
+          const withBranch = !interrupted && (await createdWithBranchFor(client, projectId, endpoint.branch_id, e.metadata.uid, signal));
+          const origin = interrupted || withBranch ? 'Created' : 'Adopted';
           await ctx.saveStatus({ projectId, branchId, endpointId: endpoint.id, origin, pendingCreate: undefined });
-          announceFound(ctx, origin, `Neon compute ${endpoint.id}`, e.spec);
+          // The usual way a read_write compute comes to be: in its branch's create call, for this object.
+          if (withBranch) ctx.event('Normal', 'Created', 'Create', `Neon compute ${endpoint.id} was created with its branch ${endpoint.branch_id}`);
+          else announceFound(ctx, origin, `Neon compute ${endpoint.id}`, e.spec);
         }
       }
       if (!endpoint) {

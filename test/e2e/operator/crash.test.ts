@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useControlPlane } from '../../controlplane/e2e.ts';
 import { startEmulator, type EmulatorHandle, type ResponseInfo } from '../../emulator/server.ts';
-import { coreResources, httpTransport, KubeClient } from '../../../src/runtime/index.ts';
+import { coreResources, httpTransport, KubeClient, type KubeObject } from '../../../src/runtime/index.ts';
 import { API_KEY, eventually, exampleObjects, FAST_DURATIONS, getSecretData, repoRoot, typeOfKind, waitReady, type NeonObject, type Suite } from './fixture.ts';
 
 const node = resolve(repoRoot, 'node_modules', '.bin', 'node');
@@ -115,6 +115,13 @@ describe.each([
     // Found after the kill as what the operator created, so deletion removes it.
     const devRw = await suite.kube.get<NeonObject>(typeOfKind('NeonEndpoint'), { namespace: suite.namespace, name: 'dev-rw' });
     expect(devRw?.status?.['origin']).toBe('Created');
+    // And it says so: created with its branch, not adopted.
+    const reasons = await eventually('NeonEndpoint dev-rw Created event', async () => {
+      const events = await suite.kube.list<KubeObject & { reason?: string; regarding?: { name?: string } }>(coreResources.event, suite.namespace);
+      const of = events.items.filter((e) => e.regarding?.name === 'dev-rw').map((e) => e.reason);
+      return of.includes('Created') ? of : undefined;
+    });
+    expect(reasons).not.toContain('Adopted');
     expect(dev.databases.has('app')).toBe(true);
     // Each create was applied exactly once: by the run that was killed.
     for (const route of ALL_CREATES) expect(em.counters().applied[route], route).toBe(1);
