@@ -54,7 +54,7 @@ describe('reporting', () => {
     expect(classifyRoute('PATCH /projects/{project_id}')).toBe('mutation');
   });
 
-  it('scales a resync round to an hour at the 10 min default and prints ratios to one decimal', () => {
+  it('scales a resync round to an hour at the 10 min default and prints ratios to two decimals', () => {
     expect(callsPerHourAtDefaultPeriod(1_294)).toBe(7_764);
     expect(ratio(990, 129)).toBe('7.67×');
     expect(ratio(1, 0)).toBe('-');

@@ -430,7 +430,16 @@ function projectOn(clock: VirtualClock, o: { typicalOperationMs?: Record<string,
       },
       [op(id, 'running'), ...(then ? [{ ...op(then.id, 'scheduling'), action: 'start_compute' }] : [])],
     );
-  return { s, runs, polledAt, sentAt, lockedAt, mutate };
+  /** A mutation starting `id` (and `then`), waited for to the end of its operations, the clock run until then. */
+  const mutateAndWait = async (id: string, durationMs: number, then?: { id: string; durationMs: number }) => {
+    let waited = false;
+    const done = mutate(id, durationMs, then)
+      .then(() => s.waitForOperations(ACCOUNT, 'p1', [id, ...(then ? [then.id] : [])]))
+      .then(() => (waited = true));
+    await clock.runUntil(() => waited);
+    await done;
+  };
+  return { s, runs, polledAt, sentAt, lockedAt, mutate, mutateAndWait };
 }
 
 describe('NeonScheduler operation waits', () => {
@@ -490,14 +499,9 @@ describe('NeonScheduler operation waits', () => {
 
   it('an operation queued behind one a poll saw end is timed from what that poll saw, so the next mutation is not early', async () => {
     const clock = new VirtualClock();
-    const { s, sentAt, lockedAt, runs, mutate } = projectOn(clock);
+    const { s, sentAt, lockedAt, runs, mutate, mutateAndWait } = projectOn(clock);
     // Learn both actions' durations (the ids share the action of op()), then a mutation starting two operations.
-    let learned = false;
-    const first = mutate('a-0', 100, { id: 'b-0', durationMs: 1_000 })
-      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-0', 'b-0']))
-      .then(() => (learned = true));
-    await clock.runUntil(() => learned);
-    await first;
+    await mutateAndWait('a-0', 100, { id: 'b-0', durationMs: 1_000 });
     // Later, so the next poll round is not held back by the batch window of the last one.
     clock.t += 10_000;
     let waited = false;
@@ -517,13 +521,8 @@ describe('NeonScheduler operation waits', () => {
 
   it('a wait for two operations, after a round saw the first end, is next polled at the second one\'s expected end, not blind', async () => {
     const clock = new VirtualClock();
-    const { s, polledAt, mutate } = projectOn(clock);
-    let learned = false;
-    const first = mutate('a-0', 100, { id: 'b-0', durationMs: 1_000 })
-      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-0', 'b-0']))
-      .then(() => (learned = true));
-    await clock.runUntil(() => learned);
-    await first;
+    const { s, polledAt, mutate, mutateAndWait } = projectOn(clock);
+    await mutateAndWait('a-0', 100, { id: 'b-0', durationMs: 1_000 }); // learns both durations
     clock.t += 10_000;
     const start = clock.now();
     const before = polledAt.length;
@@ -542,23 +541,13 @@ describe('NeonScheduler operation waits', () => {
 
   it("Neon's typical durations time the first poll of an action never seen to finish; the first one measured replaces them", async () => {
     const clock = new VirtualClock();
-    const { s, polledAt, mutate } = projectOn(clock, { typicalOperationMs: { apply_config: 70, start_compute: 2_000 } });
-    let waited = false;
-    const first = mutate('a-0', 70, { id: 'b-0', durationMs: 1_000 })
-      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-0', 'b-0']))
-      .then(() => (waited = true));
-    await clock.runUntil(() => waited);
-    await first;
+    const { s, polledAt, mutateAndWait } = projectOn(clock, { typicalOperationMs: { apply_config: 70, start_compute: 2_000 } });
+    await mutateAndWait('a-0', 70, { id: 'b-0', durationMs: 1_000 });
     // No blind backoff (0.5, 1.25 s): one poll at the typical end, 70 ms + 2 s.
     expect(polledAt).toEqual([2_070]);
     clock.t += 10_000;
     const start = clock.now();
-    waited = false;
-    const second = mutate('a-1', 70, { id: 'b-1', durationMs: 1_000 })
-      .then(() => s.waitForOperations(ACCOUNT, 'p1', ['a-1', 'b-1']))
-      .then(() => (waited = true));
-    await clock.runUntil(() => waited);
-    await second;
+    await mutateAndWait('a-1', 70, { id: 'b-1', durationMs: 1_000 });
     // start_compute measured 1 s: that replaces the 2 s prior outright (a blend would poll at 1.77 s).
     expect(polledAt.slice(1).map((at) => at - start)).toEqual([1_070]);
     s.close();

@@ -249,9 +249,10 @@ class ProjectLane {
    */
   readonly endedOps = new Map<string, number>();
   /**
-   * Final states a poll round read of operations nobody waited for yet, with when: the caller that started them
-   * may ask only after its own status write (its reconcile waits for a worker first), by when a round for other
-   * waiters has seen them end. It is answered from here, not by polling again for an operation this lane no
+   * Final states a poll round read of operations this lane tracked, with when, kept until every waiter for them
+   * is answered: the caller that started them may ask only after its own status write (its reconcile waits for
+   * a worker first), by when a round for other waiters has seen them end; and a waiter for several operations
+   * is timed by those still running. Either is answered from here, not by polling for an operation this lane no
    * longer tracks.
    */
   readonly finishedOps = new Map<string, { op: Operation; at: number }>();
@@ -1081,7 +1082,7 @@ export class NeonScheduler {
       if (ops.some((op) => inFlightStatuses.has(op.status))) continue;
       this.#stats.operationsWaited += ops.length;
       // Answered: their final states need not be kept for a later caller, unless another waiter wants them too.
-      for (const op of ops) if (!lane.opWaiters.some((o) => o !== w && o.kind === 'ops' && o.ids.has(op.id))) lane.finishedOps.delete(op.id);
+      for (const op of ops) if (!wanted(lane, op.id, w)) lane.finishedOps.delete(op.id);
       const failed = ops.find((op) => !successStatuses.has(op.status));
       if (failed && !w.ignoreFailures) this.#settle(lane, w, () => w.reject(new OperationFailedError(failed)));
       else this.#settle(lane, w, () => w.resolve(ops));
@@ -1091,12 +1092,8 @@ export class NeonScheduler {
   /** Ended operations nobody waits for are forgotten after a while (a later waiter then polls for them). */
   #pruneEnded(lane: ProjectLane): void {
     const stale = this.#clock.now() - ENDED_OPERATIONS_KEPT_MS;
-    for (const [id, at] of lane.endedOps) {
-      if (at < stale && !lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.endedOps.delete(id);
-    }
-    for (const [id, { at }] of lane.finishedOps) {
-      if (at < stale && !lane.opWaiters.some((w) => w.kind === 'ops' && w.ids.has(id))) lane.finishedOps.delete(id);
-    }
+    for (const [id, at] of lane.endedOps) if (at < stale && !wanted(lane, id)) lane.endedOps.delete(id);
+    for (const [id, { at }] of lane.finishedOps) if (at < stale && !wanted(lane, id)) lane.finishedOps.delete(id);
   }
 
   #settle(lane: ProjectLane, waiter: OpWaiter, settle: () => void): void {
@@ -1151,6 +1148,11 @@ export class NeonScheduler {
       }
     }
   }
+}
+
+/** Whether a waiter of the lane (other than `except`) waits for operation `id`. */
+function wanted(lane: ProjectLane, id: string, except?: OpWaiter): boolean {
+  return lane.opWaiters.some((w) => w !== except && w.kind === 'ops' && w.ids.has(id));
 }
 
 function transportFromUnknown(e: unknown, spec: CallSpec<unknown>): NeonApiError {
