@@ -61,9 +61,17 @@ class RequestTimeout extends Error {
   override readonly name = 'RequestTimeout';
 }
 
+/**
+ * Options of the keep-alive agent for the Neon API host. HTTP/1.1 only (`allowH2: false`): undici 8 offers
+ * HTTP/2 by default, and its HTTP/2 client can still raise connection teardown errors (an idle session
+ * closing, a peer's GOAWAY) as uncaught exceptions, which would stop the whole operator. Up to 32 parallel
+ * keep-alive connections are plenty for 700 requests a minute.
+ */
+export const NEON_AGENT_OPTIONS = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 300_000, connections: 32, allowH2: false } as const;
+
 /** A keep-alive agent suited to one API host. */
 export function defaultNeonDispatcher(): Dispatcher {
-  return new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 300_000, connections: 32 });
+  return new Agent(NEON_AGENT_OPTIONS);
 }
 
 export class NeonHttp {

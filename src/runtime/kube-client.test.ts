@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
+import { Agent, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startH2Server } from '../../test/tls/h2-server.ts';
 import { httpTransport, isConflict, isNotFound, KubeApiError, KubeClient, coreResources, METADATA_ACCEPT, type ResourceType } from './kube-client.ts';
 
 const widgets: ResourceType = { group: 'example.dev', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
@@ -163,5 +165,33 @@ describe('httpTransport + KubeClient', () => {
       for await (const _ of client.transport.watch('/apis/example.dev/v1/widgets', {}, new AbortController().signal)) void _;
     };
     await expect(iterate()).rejects.toMatchObject({ statusCode: 410, reason: 'Expired' });
+  });
+});
+
+describe('httpTransport against a TLS API server that offers HTTP/2', () => {
+  it('speaks HTTP/1.1 for requests and watches, where a default undici agent would negotiate HTTP/2', async () => {
+    const server = await startH2Server();
+    try {
+      // The control: undici's default agent takes the server's h2 offer.
+      const plain = new Agent({ connect: { ca: server.ca } });
+      await (await fetch(server.url + '/version', { dispatcher: plain })).text();
+      await plain.close();
+      expect(server.versions).toEqual(['2.0']);
+
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: server.url, caData: Buffer.from(server.ca).toString('base64') }],
+        users: [{ name: 'u', token: 'test-token' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const transport = httpTransport(kc);
+      await transport.request({ method: 'GET', path: '/api/v1/namespaces/default/configmaps/a' });
+      await transport.request({ method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: { metadata: { name: 'b' } } });
+      for await (const event of transport.watch('/api/v1/configmaps', {}, new AbortController().signal)) void event;
+      expect(server.versions).toEqual(['2.0', '1.1', '1.1', '1.1']);
+    } finally {
+      await server.close();
+    }
   });
 });

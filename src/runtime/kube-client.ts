@@ -368,15 +368,21 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
   // client-node builds a new connection pool (undici Agent) on every applySecurityAuthentication, so using
   // each one would open fresh connections per request and leave idle pools behind. One pool per cluster and
   // user of the kubeconfig is kept and reused; the per-request one, never connected, is dropped.
+  // The kept pool speaks HTTP/1.1 only: undici 8 negotiates HTTP/2 with a TLS API server by default, and its
+  // HTTP/2 client can raise connection teardown errors (an idle session closing) as uncaught exceptions,
+  // which would stop the operator. Every dispatch through the pool asks for HTTP/1.1 (undici's per-dispatch
+  // `allowH2`), which keeps such connections in a separate, HTTP/1.1 pool of the same Agent.
   type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
   const pools = new Map<string, Dispatcher>();
+  const http1Only: Parameters<Dispatcher['compose']>[0] = (dispatch) => (opts, handler) => dispatch({ ...opts, allowH2: false } as typeof opts, handler);
   const poolFor = (fresh: Dispatcher | undefined): Dispatcher | undefined => {
     if (!fresh) return undefined;
     const id = JSON.stringify([kubeConfig.getCurrentCluster(), kubeConfig.getCurrentUser()]);
     const pool = pools.get(id);
     if (pool) return pool;
-    pools.set(id, fresh);
-    return fresh;
+    const http1 = fresh.compose(http1Only);
+    pools.set(id, http1);
+    return http1;
   };
   const prepare = async (method: HttpMethod, url: URL) => {
     const ctx = new RequestContext(url.toString(), method);
