@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Agent, fetch } from 'undici';
+import { Agent, fetch, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startH2Server } from '../../test/tls/h2-server.ts';
 import { httpTransport, isConflict, isNotFound, KubeApiError, KubeClient, coreResources, METADATA_ACCEPT, type ResourceType } from './kube-client.ts';
@@ -191,6 +191,33 @@ describe('httpTransport against a TLS API server that offers HTTP/2', () => {
       for await (const event of transport.watch('/api/v1/configmaps', {}, new AbortController().signal)) void event;
       expect(server.versions).toEqual(['2.0', '1.1', '1.1', '1.1']);
     } finally {
+      await server.close();
+    }
+  });
+
+  it('speaks HTTP/1.1 also where the kubeconfig needs no TLS settings of its own (undici\'s global dispatcher)', async () => {
+    const server = await startH2Server();
+    const global = getGlobalDispatcher();
+    // The system's trust store, as far as this test is concerned: a global agent that knows the test CA.
+    const trusting = new Agent({ connect: { ca: server.ca } });
+    setGlobalDispatcher(trusting);
+    try {
+      await (await fetch(server.url + '/version')).text();
+      expect(server.versions).toEqual(['2.0']);
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: server.url }],
+        users: [{ name: 'u', token: 'test-token' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const transport = httpTransport(kc);
+      await transport.request({ method: 'GET', path: '/api/v1/namespaces/default/configmaps/a' });
+      for await (const event of transport.watch('/api/v1/configmaps', {}, new AbortController().signal)) void event;
+      expect(server.versions).toEqual(['2.0', '1.1', '1.1']);
+    } finally {
+      setGlobalDispatcher(global);
+      await trusting.close();
       await server.close();
     }
   });

@@ -2,7 +2,7 @@
 // of which the transport uses none.
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
-import { fetch } from 'undici';
+import { fetch, getGlobalDispatcher } from 'undici';
 import { z } from 'zod';
 import type { ObjectKey } from './reconcile.ts';
 
@@ -375,12 +375,13 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
   type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
   const pools = new Map<string, Dispatcher>();
   const http1Only: Parameters<Dispatcher['compose']>[0] = (dispatch) => (opts, handler) => dispatch({ ...opts, allowH2: false } as typeof opts, handler);
-  const poolFor = (fresh: Dispatcher | undefined): Dispatcher | undefined => {
-    if (!fresh) return undefined;
+  const poolFor = (fresh: Dispatcher | undefined): Dispatcher => {
     const id = JSON.stringify([kubeConfig.getCurrentCluster(), kubeConfig.getCurrentUser()]);
     const pool = pools.get(id);
     if (pool) return pool;
-    const http1 = fresh.compose(http1Only);
+    // No dispatcher of its own (an https server trusted by the system's CAs, no client certificate): undici's
+    // global one, still asked for HTTP/1.1.
+    const http1 = (fresh ?? getGlobalDispatcher()).compose(http1Only);
     pools.set(id, http1);
     return http1;
   };
@@ -401,7 +402,7 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
       const response = await fetch(url, {
         method: req.method,
         headers,
-        ...(dispatcher ? { dispatcher } : {}),
+        dispatcher,
         ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
         signal: req.signal ? AbortSignal.any([req.signal, timeout]) : timeout,
       });
@@ -421,7 +422,7 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
       const url = buildUrl(server(), path, { ...query, watch: true });
       const { headers, dispatcher } = await prepare(HttpMethod.GET, url);
       if (watchOptions?.accept) headers['accept'] = watchOptions.accept;
-      const response = await fetch(url, { method: 'GET', headers, signal, ...(dispatcher ? { dispatcher } : {}) });
+      const response = await fetch(url, { method: 'GET', headers, signal, dispatcher });
       if (response.status !== 200 || !response.body) {
         const text = await response.text().catch(() => '');
         let body: unknown;
