@@ -2,11 +2,23 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Agent, fetch, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startH2Server } from '../../test/tls/h2-server.ts';
 import { httpTransport, isConflict, isNotFound, KubeApiError, KubeClient, coreResources, METADATA_ACCEPT, type ResourceType } from './kube-client.ts';
 
 const widgets: ResourceType = { group: 'example.dev', version: 'v1', plural: 'widgets', kind: 'Widget', namespaced: true };
+
+/** A kubeconfig with one cluster (`cluster` gives its server and TLS fields) and a bearer-token user. */
+function tokenKubeConfig(cluster: { server: string; skipTLSVerify?: boolean; caData?: string }): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', ...cluster }],
+    users: [{ name: 'u', token: 'test-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return kc;
+}
 
 /** A loopback HTTP server standing in for the API server; each test sets `route`. */
 let route: (req: IncomingMessage, body: string, res: ServerResponse) => void = (_req, _body, res) => res.end();
@@ -24,13 +36,7 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'test-token' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = tokenKubeConfig({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true });
   client = new KubeClient(httpTransport(kc));
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -168,6 +174,48 @@ describe('httpTransport + KubeClient', () => {
   });
 });
 
+describe('httpTransport: requests in flight', () => {
+  it('sends at most maxRequestsInFlight requests at once; the rest wait their turn, and a watch does not wait', async () => {
+    const held: ServerResponse[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const local = createServer((req, res) => {
+      if (req.url?.includes('watch=true')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'w' } } }) + '\n');
+        return;
+      }
+      inFlight++;
+      most = Math.max(most, inFlight);
+      held.push(res);
+    });
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    try {
+      const kc = tokenKubeConfig({ server: `http://127.0.0.1:${(local.address() as AddressInfo).port}`, skipTLSVerify: true });
+      const transport = httpTransport(kc, { maxRequestsInFlight: 2 });
+      const answers = Array.from({ length: 5 }, (_, i) => transport.request({ method: 'GET', path: `/api/v1/namespaces/default/configmaps/c${i}` }));
+      await vi.waitFor(() => expect(held).toHaveLength(2));
+      // Two requests are held by the server; a watch still gets through.
+      const events: unknown[] = [];
+      for await (const event of transport.watch('/api/v1/configmaps', {}, new AbortController().signal)) events.push(event);
+      expect(events).toHaveLength(1);
+      // Answer whatever is held until all five are answered.
+      let answered = 0;
+      while (answered < 5) {
+        await vi.waitFor(() => expect(held.length).toBeGreaterThan(0));
+        const res = held.shift()!;
+        inFlight--;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ n: answered++ }));
+      }
+      expect(await Promise.all(answers)).toHaveLength(5);
+      expect(most).toBe(2);
+    } finally {
+      await new Promise<void>((resolve) => local.close(() => resolve()));
+    }
+  });
+});
+
 describe('httpTransport against a TLS API server that offers HTTP/2', () => {
   it('speaks HTTP/1.1 for requests and watches, where a default undici agent would negotiate HTTP/2', async () => {
     const server = await startH2Server();
@@ -178,13 +226,7 @@ describe('httpTransport against a TLS API server that offers HTTP/2', () => {
       await plain.close();
       expect(server.versions).toEqual(['2.0']);
 
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'c', server: server.url, caData: Buffer.from(server.ca).toString('base64') }],
-        users: [{ name: 'u', token: 'test-token' }],
-        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-        currentContext: 'x',
-      });
+      const kc = tokenKubeConfig({ server: server.url, caData: Buffer.from(server.ca).toString('base64') });
       const transport = httpTransport(kc);
       await transport.request({ method: 'GET', path: '/api/v1/namespaces/default/configmaps/a' });
       await transport.request({ method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: { metadata: { name: 'b' } } });
@@ -204,13 +246,7 @@ describe('httpTransport against a TLS API server that offers HTTP/2', () => {
     try {
       await (await fetch(server.url + '/version')).text();
       expect(server.versions).toEqual(['2.0']);
-      const kc = new KubeConfig();
-      kc.loadFromOptions({
-        clusters: [{ name: 'c', server: server.url }],
-        users: [{ name: 'u', token: 'test-token' }],
-        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-        currentContext: 'x',
-      });
+      const kc = tokenKubeConfig({ server: server.url });
       const transport = httpTransport(kc);
       await transport.request({ method: 'GET', path: '/api/v1/namespaces/default/configmaps/a' });
       for await (const event of transport.watch('/api/v1/configmaps', {}, new AbortController().signal)) void event;

@@ -3,6 +3,7 @@
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { fetch, getGlobalDispatcher } from 'undici';
+import { InFlightLimit } from './in-flight-limit.ts';
 import { z } from 'zod';
 import type { ObjectKey } from './reconcile.ts';
 
@@ -351,15 +352,25 @@ function buildUrl(server: string, path: string, query: Record<string, QueryValue
   return url;
 }
 
+/** Requests (not watches) to the API server in flight at once, by default. */
+export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 16;
+
 /**
  * The HTTP transport over a kubeconfig: authentication (tokens, client certificates, exec plugins) comes
  * from client-node's `KubeConfig`, the request itself goes through undici's fetch, like client-node's
  * own `Watch`.
  */
-export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: string; requestTimeoutMs?: number } = {}): KubeTransport {
+export function httpTransport(
+  kubeConfig: KubeConfig,
+  options: { userAgent?: string; requestTimeoutMs?: number; maxRequestsInFlight?: number } = {},
+): KubeTransport {
   // A request the API server never answers must not hold a reconcile (or a lease renewal) forever.
   // Watches are exempt: their liveness is the informer's stall detector's job.
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  // Over HTTP/1.1 every request in flight is a connection of its own (a TLS session: ~150 kB resident, measured), so
+  // requests (not watches, which each keep one) are limited; the others wait their turn in order. The timeout
+  // runs from the send, not from the wait.
+  const inFlight = new InFlightLimit(options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT);
   const server = (): string => {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
@@ -392,31 +403,39 @@ export function httpTransport(kubeConfig: KubeConfig, options: { userAgent?: str
     if (options.userAgent) headers['user-agent'] = options.userAgent;
     return { headers, dispatcher: poolFor(ctx.getDispatcher()) };
   };
+  const send = async (req: KubeRequest): Promise<unknown> => {
+    const url = buildUrl(server(), req.path, req.query);
+    const { headers, dispatcher } = await prepare(req.method as HttpMethod, url);
+    if (req.accept) headers['accept'] = req.accept;
+    if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
+    const timeout = AbortSignal.timeout(requestTimeoutMs);
+    const response = await fetch(url, {
+      method: req.method,
+      headers,
+      dispatcher,
+      ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
+      signal: req.signal ? AbortSignal.any([req.signal, timeout]) : timeout,
+    });
+    const text = await response.text();
+    let body: unknown = undefined;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+    }
+    if (!response.ok) throw KubeApiError.fromResponse(req.method, req.path, response.status, body);
+    return body;
+  };
   return {
     async request(req) {
-      const url = buildUrl(server(), req.path, req.query);
-      const { headers, dispatcher } = await prepare(req.method as HttpMethod, url);
-      if (req.accept) headers['accept'] = req.accept;
-      if (req.body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
-      const timeout = AbortSignal.timeout(requestTimeoutMs);
-      const response = await fetch(url, {
-        method: req.method,
-        headers,
-        dispatcher,
-        ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
-        signal: req.signal ? AbortSignal.any([req.signal, timeout]) : timeout,
-      });
-      const text = await response.text();
-      let body: unknown = undefined;
-      if (text) {
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
+      const release = await inFlight.acquire(req.signal);
+      try {
+        return await send(req);
+      } finally {
+        release();
       }
-      if (!response.ok) throw KubeApiError.fromResponse(req.method, req.path, response.status, body);
-      return body;
     },
     async *watch(path, query, signal, watchOptions) {
       const url = buildUrl(server(), path, { ...query, watch: true });
