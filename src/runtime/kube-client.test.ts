@@ -237,6 +237,34 @@ describe('httpTransport against a TLS API server that offers HTTP/2', () => {
     }
   });
 
+  it('a client certificate that changes (an exec credential plugin\'s) is used from the next request on', async () => {
+    const server = await startH2Server();
+    try {
+      const [first, second] = [await server.issueClient('first'), await server.issueClient('second')];
+      let presented = first;
+      const kc = tokenKubeConfig({ server: server.url, caData: Buffer.from(server.ca).toString('base64') });
+      // What client-node's exec authenticator does with a plugin's clientCertificateData and clientKeyData.
+      kc.addAuthenticator({
+        isAuthProvider: () => true,
+        applyAuthentication: (_user, opts) => {
+          opts.cert = presented.cert;
+          opts.key = presented.key;
+          return Promise.resolve();
+        },
+      });
+      const transport = httpTransport(kc);
+      const get = () => transport.request({ method: 'GET', path: '/api/v1/namespaces/default/configmaps/a' });
+      await get();
+      await get();
+      presented = second;
+      await get();
+      await get();
+      expect(server.clients).toEqual(['first', 'first', 'second', 'second']);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('speaks HTTP/1.1 also where the kubeconfig needs no TLS settings of its own (undici\'s global dispatcher)', async () => {
     const server = await startH2Server();
     const global = getGlobalDispatcher();

@@ -2,6 +2,7 @@
 // of which the transport uses none.
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { createHash } from 'node:crypto';
 import { fetch, getGlobalDispatcher } from 'undici';
 import { InFlightLimit } from './in-flight-limit.ts';
 import { z } from 'zod';
@@ -352,6 +353,18 @@ function buildUrl(server: string, path: string, query: Record<string, QueryValue
   return url;
 }
 
+/** A digest of what makes a TLS connection to the API server: its address, proxy and TLS material. */
+function tlsIdentity(cluster: { server?: string; proxyUrl?: string } | null | undefined, agentOptions: object): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify([cluster?.server, cluster?.proxyUrl]));
+  for (const [name, value] of Object.entries(agentOptions).sort(([a], [b]) => a.localeCompare(b))) {
+    if (value === undefined) continue;
+    hash.update(`\0${name}=`);
+    hash.update(Buffer.isBuffer(value) ? value : JSON.stringify(value));
+  }
+  return hash.digest('hex');
+}
+
 /** Requests (not watches) to the API server in flight at once, by default. */
 export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 16;
 
@@ -376,32 +389,48 @@ export function httpTransport(
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     return cluster.server;
   };
-  // client-node builds a new connection pool (undici Agent) on every applySecurityAuthentication, so using
-  // each one would open fresh connections per request and leave idle pools behind. One pool per cluster and
-  // user of the kubeconfig is kept and reused; the per-request one, never connected, is dropped.
-  // The kept pool speaks HTTP/1.1 only: undici 8 negotiates HTTP/2 with a TLS API server by default, and its
+  // client-node builds a new connection pool (undici Agent) for every request in applySecurityAuthentication,
+  // through its `createDispatcher(cluster, agentOptions)`; using each one would open fresh connections per
+  // request and leave idle pools behind. Authentication goes through a view of the caller's KubeConfig whose
+  // createDispatcher hands out one kept pool per TLS identity instead (server, proxy, CA, client certificate
+  // and key, ...), so nothing is built per request, and a client certificate that changes (an exec
+  // credential plugin's, a kubeconfig file's) gets a pool of its own; the pool of the old one is closed once
+  // its requests are done.
+  // The pools speak HTTP/1.1 only: undici 8 negotiates HTTP/2 with a TLS API server by default, and its
   // HTTP/2 client can raise connection teardown errors (an idle session closing) as uncaught exceptions,
-  // which would stop the operator. Every dispatch through the pool asks for HTTP/1.1 (undici's per-dispatch
+  // which would stop the operator. Every dispatch through a pool asks for HTTP/1.1 (undici's per-dispatch
   // `allowH2`), which keeps such connections in a separate, HTTP/1.1 pool of the same Agent.
   type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
-  const pools = new Map<string, Dispatcher>();
+  type Cluster = ReturnType<KubeConfig['getCurrentCluster']>;
+  // The method applySecurityAuthentication calls for each request's pool (private in client-node's types;
+  // the transport tests fail if a client-node release stops calling it).
+  type WithCreateDispatcher = { createDispatcher(cluster: Cluster, agentOptions: object): Dispatcher | undefined };
+  const original = kubeConfig as unknown as WithCreateDispatcher;
+  if (typeof original.createDispatcher !== 'function') throw new Error('this @kubernetes/client-node has no KubeConfig.createDispatcher');
   const http1Only: Parameters<Dispatcher['compose']>[0] = (dispatch) => (opts, handler) => dispatch({ ...opts, allowH2: false } as typeof opts, handler);
-  const poolFor = (fresh: Dispatcher | undefined): Dispatcher => {
-    const id = JSON.stringify([kubeConfig.getCurrentCluster(), kubeConfig.getCurrentUser()]);
-    const pool = pools.get(id);
-    if (pool) return pool;
+  const kept = new Map<string, { identity: string; pool: Dispatcher; own: Dispatcher | undefined }>();
+  const poolFor = (cluster: Cluster, agentOptions: object): Dispatcher => {
+    const slot = JSON.stringify([cluster?.name, cluster?.server, kubeConfig.getCurrentUser()?.name]);
+    const identity = tlsIdentity(cluster, agentOptions);
+    const current = kept.get(slot);
+    if (current?.identity === identity) return current.pool;
     // No dispatcher of its own (an https server trusted by the system's CAs, no client certificate): undici's
-    // global one, still asked for HTTP/1.1.
-    const http1 = (fresh ?? getGlobalDispatcher()).compose(http1Only);
-    pools.set(id, http1);
-    return http1;
+    // global one, still asked for HTTP/1.1, and never closed here.
+    const own = original.createDispatcher(cluster, agentOptions);
+    const pool = (own ?? getGlobalDispatcher()).compose(http1Only);
+    kept.set(slot, { identity, pool, own });
+    if (current?.own) void current.own.close().catch(() => undefined);
+    return pool;
   };
+  const auth = Object.create(kubeConfig, { createDispatcher: { value: poolFor } }) as KubeConfig;
   const prepare = async (method: HttpMethod, url: URL) => {
     const ctx = new RequestContext(url.toString(), method);
-    await kubeConfig.applySecurityAuthentication(ctx);
+    await auth.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
     if (options.userAgent) headers['user-agent'] = options.userAgent;
-    return { headers, dispatcher: poolFor(ctx.getDispatcher()) };
+    const dispatcher = ctx.getDispatcher();
+    if (!dispatcher) throw new Error('kubeconfig authentication set no connection pool');
+    return { headers, dispatcher };
   };
   const send = async (req: KubeRequest): Promise<unknown> => {
     const url = buildUrl(server(), req.path, req.query);
