@@ -4,8 +4,8 @@ import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { createHash } from 'node:crypto';
 import { fetch, getGlobalDispatcher } from 'undici';
-import { InFlightLimit } from './in-flight-limit.ts';
 import { z } from 'zod';
+import { InFlightLimit } from './in-flight-limit.ts';
 import type { ObjectKey } from './reconcile.ts';
 
 /** What the runtime needs to address one kind of resource through the API server. */
@@ -380,9 +380,9 @@ export function httpTransport(
   // A request the API server never answers must not hold a reconcile (or a lease renewal) forever.
   // Watches are exempt: their liveness is the informer's stall detector's job.
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-  // Over HTTP/1.1 every request in flight is a connection of its own (a TLS session: ~150 kB resident, measured), so
-  // requests (not watches, which each keep one) are limited; the others wait their turn in order. The timeout
-  // runs from the send, not from the wait.
+  // Over HTTP/1.1 every request in flight is a connection of its own (a TLS session: ~150 kB resident,
+  // measured), so requests (not watches, which each keep one) are limited; the others wait their turn in
+  // order. The timeout runs from the send, not from the wait.
   const inFlight = new InFlightLimit(options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT);
   const server = (): string => {
     const cluster = kubeConfig.getCurrentCluster();
